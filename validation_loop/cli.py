@@ -1,0 +1,300 @@
+"""The `validation-loop` command: set up loops, ingest batches, run the loop, read its report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from validation_loop.errors import BatchRejected, SpecError, ValidationLoopError
+from validation_loop.home import HOME_ENV, SOURCES, Home
+from validation_loop.spec import LoopSpec, Task, load_spec, save_spec
+
+if TYPE_CHECKING:
+    from validation_loop.defs.runs import FileOutcome
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USER_ERROR = 2
+
+
+class UsageError(ValidationLoopError):
+    """A command that cannot go on because of what the user asked."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser, with an example under every command's --help."""
+    parser = argparse.ArgumentParser(
+        prog="validation-loop",
+        description="Compare synthetic batches with human-labelled batches, in DuckDB and Dagster.",
+        epilog="example: validation-loop demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--home", help=f"home folder (default: ${HOME_ENV}, else ./data)", default=None
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    init = command(
+        "init",
+        "Create a loop: infer loop.yaml from a first human file.",
+        "validation-loop init churn --human first_batch.csv --label churned --id customer_id "
+        "--slice region --sensitive gender",
+    )
+    init.add_argument("name", help="loop name (lower case, digits, underscores)")
+    init.add_argument("--human", required=True, type=Path, help="a human-labelled batch file")
+    init.add_argument("--label", required=True, help="the label column")
+    init.add_argument("--task", choices=[t.value for t in Task], help="default: inferred")
+    init.add_argument("--id", dest="id_column", help="the item id column")
+    init.add_argument("--slice", dest="slices", action="append", default=[], help="repeatable")
+    init.add_argument("--sensitive", action="append", default=[], help="repeatable")
+    init.add_argument(
+        "--annotator", help="long annotation format: the annotator id column (needs --id)"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing loop.yaml")
+
+    ingest = command(
+        "ingest",
+        "Ingest batch files now; exits 2 if any file is rejected (the others still go in).",
+        "validation-loop ingest churn --source synthetic gen_v3.parquet --generator-version v3",
+    )
+    ingest.add_argument("name", help="loop name")
+    ingest.add_argument("--source", required=True, choices=SOURCES)
+    ingest.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    ingest.add_argument("--generator-version", help="synthetic batches: what made them")
+
+    run = command(
+        "run",
+        "Ingest everything waiting in landing/ and materialise the loop's assets.",
+        "validation-loop run churn",
+    )
+    run.add_argument("name", help="loop name")
+
+    report = command(
+        "report",
+        "Print or write the loop's latest report.",
+        "validation-loop report churn --format html --output churn.html",
+    )
+    report.add_argument("name", help="loop name")
+    report.add_argument("--format", choices=["json", "markdown", "html"], default="markdown")
+    report.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
+    command(
+        "demo",
+        "Set up the demo loop (census data) and run it: the one-command tour.",
+        "validation-loop demo",
+    )
+
+    ui = command(
+        "ui", "Open the Dagster UI on this home's loops.", "validation-loop ui --port 3000"
+    )
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    return parser
+
+
+def _loop_spec(home: Home, name: str) -> LoopSpec:
+    """The loop's spec, or a usage error that says how to create it."""
+    path = home.loop(name).spec_path
+    if not path.exists():
+        known = ", ".join(home.loop_names()) or "none yet"
+        raise UsageError(
+            f"no loop {name!r} in {home.root} (loops: {known}); create it with "
+            f"`validation-loop init {name} --human FILE --label COLUMN`"
+        )
+    return load_spec(path)
+
+
+def cmd_init(home: Home, args: argparse.Namespace) -> int:
+    """Infer and write loop.yaml."""
+    from validation_loop.spec_inference import infer_spec
+
+    layout = home.loop(args.name)
+    if layout.spec_path.exists() and not args.force:
+        raise UsageError(f"{layout.spec_path} exists; pass --force to overwrite it")
+    if args.annotator and not args.id_column:
+        raise UsageError("--annotator (long annotation format) needs --id for the item column")
+    spec = infer_spec(
+        args.name,
+        args.human,
+        label=args.label,
+        task=Task(args.task) if args.task else None,
+        id_column=args.id_column,
+        slices=args.slices,
+        sensitive=args.sensitive,
+        annotator_column=args.annotator,
+    )
+    layout.create()
+    save_spec(spec, layout.spec_path)
+    print(f"wrote {layout.spec_path} ({len(spec.columns)} columns, task {spec.task.value})")
+    for column, kind in spec.columns.items():
+        print(f"  {column}: {kind.value}")
+    print(f"next: validation-loop ingest {spec.name} --source human {args.human}")
+    return EXIT_OK
+
+
+def _print_outcomes(outcomes: Sequence[FileOutcome]) -> int:
+    """Print one line per file; return how many were rejected."""
+    rejected = 0
+    for outcome in outcomes:
+        if outcome.error is not None:
+            rejected += 1
+            print(f"rejected {outcome.error}", file=sys.stderr)
+        else:
+            batch = outcome.batch
+            state = "ingested" if outcome.new else "already ingested"
+            version = f", generator {batch.generator_version}" if batch.generator_version else ""
+            print(
+                f"{state} {outcome.file.name} as {batch.batch_id} ({batch.row_count} rows{version})"
+            )
+            for warning in batch.warnings:
+                print(f"  warning: {warning}")
+    return rejected
+
+
+def cmd_ingest(home: Home, args: argparse.Namespace) -> int:
+    """Ingest files through the loop's ingest job."""
+    from validation_loop.defs.runs import LoopRunner, dagster_instance
+
+    _loop_spec(home, args.name)
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    runner = LoopRunner(home, args.name, dagster_instance(home))
+    outcomes = runner.ingest(((args.source, f) for f in args.files), args.generator_version)
+    rejected = _print_outcomes(outcomes)
+    if rejected:
+        quarantine = home.loop(args.name).quarantine
+        print(
+            f"{rejected} file(s) rejected; kept in {quarantine} with .error.json", file=sys.stderr
+        )
+        return EXIT_USER_ERROR
+    return EXIT_OK
+
+
+def cmd_run(home: Home, args: argparse.Namespace) -> int:
+    """Ingest landing files and refresh the loop's assets."""
+    from validation_loop.defs.runs import LoopRunner, dagster_instance
+    from validation_loop.inventory import loop_inventory
+    from validation_loop.landing import landing_files
+
+    _loop_spec(home, args.name)
+    runner = LoopRunner(home, args.name, dagster_instance(home))
+    waiting = landing_files(home.loop(args.name))
+    outcomes = runner.ingest((f.source, f.path) for f in waiting)
+    rejected = _print_outcomes(outcomes)
+    runner.refresh()
+    report = loop_inventory(home, args.name)
+    new = sum(1 for o in outcomes if o.error is None and o.new)
+    print(
+        f"loop {args.name}: {len(outcomes)} landing file(s): {new} new, "
+        f"{len(outcomes) - new - rejected} already ingested, {rejected} rejected"
+    )
+    print(
+        f"warehouse: {len(report['human_batches'])} human batch(es), {report['human_rows']} rows; "
+        f"{len(report['synthetic_batches'])} synthetic batch(es), {report['synthetic_rows']} rows; "
+        f"{len(report['rejected_files'])} file(s) in quarantine"
+    )
+    return EXIT_OK
+
+
+def cmd_report(home: Home, args: argparse.Namespace) -> int:
+    """Render the loop's report."""
+    from validation_loop.inventory import loop_inventory
+    from validation_loop.render.html import to_html
+    from validation_loop.render.markdown import to_markdown
+    from validation_loop.render.tables import inventory_document
+
+    _loop_spec(home, args.name)
+    report = loop_inventory(home, args.name)
+    renderers: dict[str, Callable[[], str]] = {
+        "json": lambda: json.dumps(report, indent=2) + "\n",
+        "markdown": lambda: to_markdown(inventory_document(report)),
+        "html": lambda: to_html(inventory_document(report)),
+    }
+    text = renderers[args.format]()
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_demo(home: Home, args: argparse.Namespace) -> int:
+    """Set up the demo loop and run it."""
+    from validation_loop.demo import DEMO_LOOP, setup_demo
+
+    layout = setup_demo(home)
+    print(f"demo loop {DEMO_LOOP!r} in {layout.root}")
+    args.name = DEMO_LOOP
+    code = cmd_run(home, args)
+    print(
+        f"next: validation-loop --home {home.root} report {DEMO_LOOP} | "
+        f"validation-loop --home {home.root} ui"
+    )
+    return code
+
+
+def cmd_ui(home: Home, args: argparse.Namespace) -> int:
+    """Replace this process with `dagster dev` on this home."""
+    from validation_loop.defs.runs import dagster_instance
+
+    dagster_instance(home)
+    os.environ[HOME_ENV] = str(home.root)
+    argv = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-m",
+        "validation_loop.definitions",
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
+    os.execv(sys.executable, argv)
+    return EXIT_FAILED
+
+
+COMMANDS: dict[str, Callable[[Home, argparse.Namespace], int]] = {
+    "init": cmd_init,
+    "ingest": cmd_ingest,
+    "run": cmd_run,
+    "report": cmd_report,
+    "demo": cmd_demo,
+    "ui": cmd_ui,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `validation-loop`; returns the exit code."""
+    args = _parser().parse_args(argv)
+    home = Home.from_env(args.home)
+    try:
+        return COMMANDS[args.command](home, args)
+    except (SpecError, BatchRejected, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ValidationLoopError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dagster glue: assets, jobs, sensors and resources that call the validation_loop library."""

@@ -1,0 +1,154 @@
+"""Assets of one loop: its batches (one partition each) and its inventory of batches and rejects."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from validation_loop.defs.partitions import batch_partitions
+from validation_loop.defs.resources import HomeResource
+from validation_loop.errors import BatchRejected
+from validation_loop.ingest import BatchRecord
+from validation_loop.inventory import loop_inventory
+from validation_loop.landing import ingest_batch
+from validation_loop.render.markdown import table_markdown, to_markdown
+from validation_loop.render.tables import Table, inventory_document
+from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident
+
+PREVIEW_ROWS = 5
+
+
+class BatchConfig(dg.Config):
+    """Where a batch partition's file is; empty means the stored batch or the landing file."""
+
+    file: str | None = Field(
+        None, description="Path of the batch file; empty: the landing file with this content."
+    )
+    generator_version: str | None = Field(
+        None, description="Synthetic batches: the generator version that made the file."
+    )
+
+
+def batches_key(loop: str) -> dg.AssetKey:
+    """The asset key of a loop's batches."""
+    return dg.AssetKey([loop, "batches"])
+
+
+def inventory_key(loop: str) -> dg.AssetKey:
+    """The asset key of a loop's inventory."""
+    return dg.AssetKey([loop, "inventory"])
+
+
+def batch_run_config(loop: str, file: Path, generator_version: str | None = None) -> dict[str, Any]:
+    """Run config that ingests `file` as a batch partition of `loop`."""
+    config: dict[str, Any] = {"file": str(file)}
+    if generator_version:
+        config["generator_version"] = generator_version
+    return {"ops": {batches_key(loop).to_python_identifier(): {"config": config}}}
+
+
+def _preview(home: HomeResource, batch: BatchRecord) -> str:
+    """The batch's first rows, as Markdown."""
+    with Warehouse(home.home().warehouse_path).read() as con:
+        rows = fetch_dicts(
+            con,
+            f"SELECT * EXCLUDE (_batch_id) FROM {quote_ident(batch.loop)}."
+            f"{quote_ident(batch.source)} WHERE _batch_id = ? ORDER BY _row LIMIT ?",
+            [batch.batch_id, PREVIEW_ROWS],
+        )
+    columns = list(rows[0]) if rows else []
+    return table_markdown(Table("preview", columns, [list(r.values()) for r in rows]))
+
+
+def build_batches_asset(loop: str) -> dg.AssetsDefinition:
+    """The partitioned asset that ingests one batch file per partition."""
+
+    @dg.asset(
+        key=batches_key(loop),
+        partitions_def=batch_partitions(loop),
+        group_name=loop,
+        kinds={"duckdb"},
+        description=(
+            f"Batches of loop `{loop}` in the DuckDB warehouse, one partition per file "
+            "(human or synthetic), with lineage. A rejected file fails its partition and is "
+            "kept in quarantine/ with the reason."
+        ),
+    )
+    def batches(
+        context: dg.AssetExecutionContext, config: BatchConfig, home: HomeResource
+    ) -> dg.MaterializeResult:
+        spec = home.spec(loop)
+        file = Path(config.file) if config.file else None
+        try:
+            outcome = ingest_batch(
+                home.home(), spec, context.partition_key, file, config.generator_version
+            )
+        except BatchRejected as rejected:
+            where = rejected.rejection
+            raise dg.Failure(
+                description=str(rejected),
+                metadata={
+                    "file": rejected.file_name,
+                    "kind": where.kind,
+                    "column": where.column or "",
+                    "row": where.row if where.row is not None else -1,
+                    "line": where.line if where.line is not None else -1,
+                    "quarantine": str(home.home().loop(loop).quarantine),
+                },
+                allow_retries=False,
+            ) from None
+        batch = outcome.batch
+        if not outcome.new:
+            context.log.info(f"batch {batch.batch_id} was already ingested; nothing changed")
+        return dg.MaterializeResult(
+            metadata={
+                "batch_id": batch.batch_id,
+                "source": batch.source,
+                "file": batch.file_name,
+                "sha256": batch.sha256,
+                "format": batch.format,
+                "dagster/row_count": batch.row_count,
+                "judgements": batch.judgement_count or 0,
+                "generator_version": batch.generator_version or "",
+                "ingested_at": batch.ingested_at.isoformat(),
+                "new": outcome.new,
+                "warnings": dg.MetadataValue.md(
+                    "\n".join(f"- {w}" for w in batch.warnings) or "_none_"
+                ),
+                "archived_as": str(outcome.stored_as or ""),
+                "preview": dg.MetadataValue.md(_preview(home, batch)),
+            }
+        )
+
+    return batches
+
+
+def build_inventory_asset(loop: str) -> dg.AssetsDefinition:
+    """The asset that lists a loop's batches and every rejected file with its reason."""
+
+    @dg.asset(
+        key=inventory_key(loop),
+        deps=[batches_key(loop)],
+        group_name=loop,
+        kinds={"duckdb"},
+        description=(
+            f"What loop `{loop}` holds: accepted batches with lineage and row counts, and "
+            "every rejected file with the reason (file, column, row)."
+        ),
+    )
+    def inventory(home: HomeResource) -> dg.MaterializeResult:
+        report = loop_inventory(home.home(), loop)
+        document = inventory_document(report)
+        return dg.MaterializeResult(
+            metadata={
+                "human_batches": len(report["human_batches"]),
+                "human_rows": report["human_rows"],
+                "synthetic_batches": len(report["synthetic_batches"]),
+                "synthetic_rows": report["synthetic_rows"],
+                "rejected_files": len(report["rejected_files"]),
+                "summary": dg.MetadataValue.md(to_markdown(document)),
+            }
+        )
+
+    return inventory

@@ -1,0 +1,127 @@
+"""Run a loop's Dagster jobs in-process, on the same definitions and instance the UI uses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from validation_loop.defs.assets import batch_run_config, batches_key
+from validation_loop.defs.build import build_definitions
+from validation_loop.defs.jobs import ingest_job_name, refresh_job_name
+from validation_loop.defs.partitions import batch_partitions
+from validation_loop.errors import ValidationLoopError
+from validation_loop.home import Home, Source
+from validation_loop.ingest import BatchRecord, batch_key, file_sha256, find_batch
+from validation_loop.progress import Progress
+from validation_loop.warehouse import Warehouse
+
+INSTANCE_CONFIG = """\
+# Written by validation_loop. No network at run time: telemetry off.
+telemetry:
+  enabled: false
+"""
+QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One file's ingest run: its batch when accepted, the reason when not."""
+
+    file: Path
+    batch_id: str
+    batch: BatchRecord | None
+    new: bool
+    error: str | None
+
+
+def dagster_instance(home: Home) -> dg.DagsterInstance:
+    """The persistent Dagster instance: `$DAGSTER_HOME`, else `<home>/dagster`."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home.dagster_home.mkdir(parents=True, exist_ok=True)
+        config = home.dagster_home / "dagster.yaml"
+        if not config.exists():
+            config.write_text(INSTANCE_CONFIG, encoding="utf-8")
+        os.environ["DAGSTER_HOME"] = str(home.dagster_home)
+    return dg.DagsterInstance.get()
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The reason a run failed: the step's `Failure` description, else the error."""
+    for event in result.all_events:
+        data = event.step_failure_data
+        if data is None:
+            continue
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error is not None:
+            return data.error.message.strip()
+    return f"run {result.run_id} failed"
+
+
+class LoopRunner:
+    """Executes one loop's jobs in this process and reports per file."""
+
+    def __init__(self, home: Home, loop: str, instance: dg.DagsterInstance) -> None:
+        self.home = home
+        self.loop = loop
+        self.instance = instance
+        self.definitions = build_definitions(home)
+
+    def ingest(
+        self,
+        files: Iterable[tuple[Source, Path]],
+        generator_version: str | None = None,
+    ) -> list[FileOutcome]:
+        """Ingest each file through the loop's ingest job, one partition per file."""
+        todo = list(files)
+        job = self.definitions.resolve_job_def(ingest_job_name(self.loop))
+        partitions = batch_partitions(self.loop).name or ""
+        progress = Progress(len(todo), f"ingesting into {self.loop}")
+        outcomes = []
+        try:
+            for source, path in todo:
+                progress.step(path.name)
+                key = batch_key(source, file_sha256(path))
+                if not self.instance.has_dynamic_partition(partitions, key):
+                    self.instance.add_dynamic_partitions(partitions, [key])
+                result = job.execute_in_process(
+                    run_config={
+                        **batch_run_config(self.loop, path.resolve(), generator_version),
+                        **QUIET,
+                    },
+                    instance=self.instance,
+                    partition_key=key,
+                    raise_on_error=False,
+                )
+                outcomes.append(self._outcome(path, key, result))
+        finally:
+            progress.close()
+        return outcomes
+
+    def _outcome(self, path: Path, key: str, result: dg.ExecuteInProcessResult) -> FileOutcome:
+        """What one ingest run did, read back from its events and the warehouse."""
+        if not result.success:
+            return FileOutcome(path, key, None, False, _failure_message(result))
+        materialization = result.asset_materializations_for_node(
+            batches_key(self.loop).to_python_identifier()
+        )[0]
+        new_value = materialization.metadata.get("new")
+        with Warehouse(self.home.warehouse_path).read() as con:
+            batch = find_batch(con, self.loop, key)
+        return FileOutcome(path, key, batch, bool(new_value and new_value.value), None)
+
+    def refresh(self) -> None:
+        """Rebuild the loop's unpartitioned assets; raises if the run fails."""
+        job = self.definitions.resolve_job_def(refresh_job_name(self.loop))
+        result = job.execute_in_process(
+            instance=self.instance, run_config=QUIET, raise_on_error=False
+        )
+        if not result.success:
+            raise ValidationLoopError(
+                f"{refresh_job_name(self.loop)} failed: {_failure_message(result)}"
+            )

@@ -1,0 +1,35 @@
+"""What a loop holds: its accepted batches with lineage and its rejected files with reasons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from validation_loop.home import Home
+from validation_loop.warehouse import Warehouse, list_batches, list_rejections
+
+INVENTORY_SCHEMA = "validation-loop/inventory/v1"
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """A warehouse row with datetimes as ISO strings."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def loop_inventory(home: Home, loop: str) -> dict[str, Any]:
+    """The loop's batches and rejections, as a JSON-ready report."""
+    with Warehouse(home.warehouse_path).read() as con:
+        batches = [_jsonable(b) for b in list_batches(con, loop)]
+        rejections = [_jsonable(r) for r in list_rejections(con, loop)]
+    human = [b for b in batches if b["source"] == "human"]
+    synthetic = [b for b in batches if b["source"] == "synthetic"]
+    return {
+        "schema": INVENTORY_SCHEMA,
+        "loop": loop,
+        "created_at": datetime.now(UTC).isoformat(),
+        "human_batches": human,
+        "synthetic_batches": synthetic,
+        "human_rows": sum(b["row_count"] for b in human),
+        "synthetic_rows": sum(b["row_count"] for b in synthetic),
+        "rejected_files": rejections,
+    }

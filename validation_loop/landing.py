@@ -1,0 +1,106 @@
+"""Find the batch files waiting in a loop's landing folders, and ingest one by batch id."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from validation_loop.errors import ValidationLoopError
+from validation_loop.home import SOURCES, Home, LoopLayout, Source
+from validation_loop.ingest import (
+    SIDECAR_SUFFIX,
+    IngestOutcome,
+    batch_key,
+    file_sha256,
+    find_batch,
+    ingest_file,
+    parse_batch_key,
+)
+from validation_loop.spec import LoopSpec
+from validation_loop.warehouse import Warehouse
+
+_SKIPPED_SUFFIXES = (SIDECAR_SUFFIX, ".error.json", ".tmp", ".part", ".crdownload", ".swp")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """A file in `landing/<source>/`, with the stat that tells whether it changed."""
+
+    source: Source
+    path: Path
+    size: int
+    mtime_ns: int
+
+    @property
+    def stamp(self) -> str:
+        """Size and modification time: a file is re-read when this changes."""
+        return f"{self.size}:{self.mtime_ns}"
+
+    def batch_id(self) -> str:
+        """The batch id of the file's content (reads the whole file)."""
+        return batch_key(self.source, file_sha256(self.path))
+
+
+def landing_files(layout: LoopLayout, settle_seconds: float = 0.0) -> list[LandingFile]:
+    """Files waiting in landing, oldest first; skips hidden, partial, sidecar and fresh files.
+
+    A file modified less than `settle_seconds` ago may still be being written and waits for a
+    later look.
+    """
+    now = time.time()
+    found = []
+    for source in SOURCES:
+        folder = layout.landing(source)
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            name = path.name
+            if name.startswith((".", "_")) or name.endswith(_SKIPPED_SUFFIXES):
+                continue
+            if not path.is_file():
+                continue
+            stat = path.stat()
+            if now - stat.st_mtime < settle_seconds:
+                continue
+            found.append(LandingFile(source, path, stat.st_size, stat.st_mtime_ns))
+    return sorted(found, key=lambda f: (f.mtime_ns, f.source, f.path.name))
+
+
+def find_landing_file(layout: LoopLayout, batch_id: str) -> Path | None:
+    """The landing file whose content has this batch id, if one is waiting."""
+    for waiting in landing_files(layout):
+        if batch_id.startswith(waiting.source) and waiting.batch_id() == batch_id:
+            return waiting.path
+    return None
+
+
+def ingest_batch(
+    home: Home,
+    spec: LoopSpec,
+    batch_id: str,
+    file: Path | None = None,
+    generator_version: str | None = None,
+    progress: bool = False,
+) -> IngestOutcome:
+    """Ingest the batch a partition key names: from `file`, the warehouse, or landing/.
+
+    With no file, a batch already stored is returned as it is (re-materialising is a no-op),
+    and otherwise the landing file with that content is ingested.
+    """
+    layout = home.loop(spec.name)
+    source = parse_batch_key(batch_id)
+    if file is None:
+        with Warehouse(home.warehouse_path).read() as con:
+            stored = find_batch(con, spec.name, batch_id)
+        if stored is not None:
+            return IngestOutcome(stored, False, None)
+        file = find_landing_file(layout, batch_id)
+        if file is None:
+            raise ValidationLoopError(
+                f"batch {batch_id} is not in the warehouse and no file in "
+                f"{layout.landing(source)} has that content"
+            )
+    elif (actual := batch_key(source, file_sha256(file))) != batch_id:
+        raise ValidationLoopError(f"{file}: its content is batch {actual}, not {batch_id}")
+    return ingest_file(home, spec, file, source, generator_version, progress)

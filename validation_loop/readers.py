@@ -1,0 +1,216 @@
+"""Read a batch file (CSV, Parquet, JSON Lines; optionally gzip) into a DuckDB staging table.
+
+The staging table keeps the file's row order, so `rowid + 1` is the row number a rejection
+names (data rows, 1-based, the CSV header not counted). CSV and JSON Lines are staged as text and
+cast later in SQL; Parquet keeps its own types. Unreadable files raise `BatchRejected`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import duckdb
+
+from validation_loop.errors import BatchRejected, Rejection
+from validation_loop.warehouse import quote_ident, quote_literal
+
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """A batch file staged in a DuckDB table: its format, columns and their DuckDB types."""
+
+    table: str
+    format: str
+    columns: dict[str, str]
+    row_count: int
+
+
+def detect_format(path: Path) -> tuple[str, bool]:
+    """The file's format and whether it is gzip-compressed, from its name."""
+    name = path.name.lower()
+    compressed = name.endswith(".gz")
+    stem = name.removesuffix(".gz")
+    for suffix, fmt in FORMATS.items():
+        if stem.endswith(suffix) and not (compressed and fmt == "parquet"):
+            return fmt, compressed
+    known = ", ".join(sorted({*FORMATS, ".csv.gz", ".jsonl.gz", ".ndjson.gz"}))
+    raise BatchRejected(
+        path.name, Rejection("unknown_format", f"unknown file type; expected one of {known}")
+    )
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path, null_values: list[str]) -> StagedBatch:
+    """Load `path` into the table `stage` of `con`, or raise `BatchRejected`."""
+    fmt, compressed = detect_format(path)
+    if path.stat().st_size == 0:
+        raise BatchRejected(path.name, Rejection("empty", "file is empty"))
+    if fmt == "csv":
+        _stage_csv(con, path, compressed, null_values)
+    elif fmt == "jsonl":
+        _stage_jsonl(con, path, compressed)
+    else:
+        _stage_parquet(con, path)
+    described = con.execute("DESCRIBE stage").fetchall()
+    columns = {str(row[0]): str(row[1]) for row in described}
+    count = con.execute("SELECT count(*) FROM stage").fetchone()
+    rows = int(count[0]) if count else 0
+    if rows == 0:
+        raise BatchRejected(path.name, Rejection("empty", "file has no data rows"))
+    return StagedBatch("stage", fmt, columns, rows)
+
+
+def _open_text(path: Path, compressed: bool) -> IO[str]:
+    """The file as strict UTF-8 text (a BOM is dropped), decompressing gzip."""
+    raw: IO[bytes] = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _read_header(path: Path, compressed: bool) -> list[str]:
+    """The CSV header's column names, checked for encoding, blanks and repeats."""
+    try:
+        with _open_text(path, compressed) as text:
+            header = next(csv.reader(text), None)
+    except UnicodeDecodeError:
+        raise BatchRejected(
+            path.name, Rejection("encoding", "file is not UTF-8 encoded", line=1)
+        ) from None
+    except (OSError, EOFError) as exc:
+        rejection = Rejection("unreadable", f"cannot read file: {exc}")
+        raise BatchRejected(path.name, rejection) from None
+    if not header or all(not h.strip() for h in header):
+        raise BatchRejected(path.name, Rejection("empty", "file has no header row", line=1))
+    names = [h.strip() for h in header]
+    for position, name in enumerate(names, start=1):
+        if not name:
+            raise BatchRejected(
+                path.name, Rejection("malformed_csv", f"header field {position} is blank", line=1)
+            )
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise BatchRejected(
+                path.name,
+                Rejection("duplicate_column", "column appears twice in the header", column=name),
+            )
+        seen.add(name)
+    return names
+
+
+def _csv_rejection(message: str) -> Rejection:
+    """Turn DuckDB's CSV error into a short rejection with its line number."""
+    match = _CSV_LINE.search(message)
+    line = int(match.group(1)) if match else None
+    lines = [s.strip() for s in message.splitlines()]
+    reasons = [
+        s
+        for s in lines[1:]
+        if s and not s.startswith(("Original Line", "Possible", "*", "file =")) and "=" not in s
+    ]
+    reason = reasons[0] if reasons else lines[0]
+    if "not utf-8" in message.lower():
+        return Rejection("encoding", "file is not UTF-8 encoded", line=line)
+    return Rejection("malformed_csv", f"malformed CSV: {reason}", line=line)
+
+
+def _stage_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, null_values: list[str]
+) -> None:
+    """Stage a CSV file as text columns; the header is read first so the dialect is fixed."""
+    names = _read_header(path, compressed)
+    columns = "{" + ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names) + "}"
+    nulls = "[" + ", ".join(quote_literal(v) for v in null_values) + "]"
+    try:
+        con.execute(
+            "CREATE OR REPLACE TABLE stage AS SELECT * FROM read_csv(?, "
+            f"columns = {columns}, header = true, delim = ',', quote = '\"', escape = '\"', "
+            f"auto_detect = false, strict_mode = true, nullstr = {nulls}, "
+            f"compression = '{'gzip' if compressed else 'none'}')",
+            [str(path)],
+        )
+    except duckdb.Error as exc:
+        raise BatchRejected(path.name, _csv_rejection(str(exc))) from None
+
+
+def _first_bad_json_line(path: Path, compressed: bool) -> Rejection:
+    """Find the first line that is not UTF-8 JSON (only called once DuckDB has refused the file)."""
+    with gzip.open(path, "rb") if compressed else open(path, "rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                return Rejection("encoding", "file is not UTF-8 encoded", line=number)
+            if not text.strip():
+                continue
+            try:
+                json.loads(text)
+            except json.JSONDecodeError as exc:
+                return Rejection("malformed_json", f"malformed JSON: {exc.msg}", line=number)
+    return Rejection("malformed_json", "malformed JSON")
+
+
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool) -> None:
+    """Stage JSON Lines as text columns, one per key seen in any record."""
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE raw_json AS SELECT json FROM read_ndjson_objects(?, "
+            f"compression = '{'gzip' if compressed else 'none'}')",
+            [str(path)],
+        )
+    except duckdb.Error:
+        raise BatchRejected(path.name, _first_bad_json_line(path, compressed)) from None
+    not_object = con.execute(
+        "SELECT min(rowid) + 1 FROM raw_json WHERE json_type(json) <> 'OBJECT'"
+    ).fetchone()
+    if not_object and not_object[0] is not None:
+        raise BatchRejected(
+            path.name,
+            Rejection("malformed_json", "record is not a JSON object", row=int(not_object[0])),
+        )
+    keys = [
+        str(row[0])
+        for row in con.execute(
+            "SELECT key FROM (SELECT unnest(json_keys(json)) AS key, rowid AS r FROM raw_json) "
+            "GROUP BY key ORDER BY min(r), key"
+        ).fetchall()
+    ]
+    selects = (
+        ", ".join(
+            f"json_extract_string(json, {quote_literal(_json_path(k))}) AS {quote_ident(k)}"
+            for k in keys
+        )
+        or "NULL AS _empty"
+    )
+    con.execute(f"CREATE OR REPLACE TABLE stage AS SELECT {selects} FROM raw_json ORDER BY rowid")
+    con.execute("DROP TABLE raw_json")
+
+
+def _json_path(key: str) -> str:
+    """A JSONPath that selects one top-level key, whatever characters it has."""
+    return "$." + json.dumps(key)
+
+
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Stage a Parquet file with its own column types."""
+    try:
+        con.execute("CREATE OR REPLACE TABLE stage AS SELECT * FROM read_parquet(?)", [str(path)])
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0].removeprefix("Invalid Input Error: ")
+        raise BatchRejected(
+            path.name, Rejection("unreadable_parquet", f"not a readable Parquet file: {first}")
+        ) from None

@@ -1,0 +1,196 @@
+"""The loop spec (`loop.yaml`): its schema, validation with readable errors, load and save."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from validation_loop.errors import SpecError
+
+LOOP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+DEFAULT_NULL_VALUES = ["", "NA", "N/A", "NULL", "null", "None"]
+
+
+class ColumnType(StrEnum):
+    """The logical type of a column; each maps to one DuckDB type."""
+
+    numeric = "numeric"
+    categorical = "categorical"
+    boolean = "boolean"
+    datetime = "datetime"
+    text = "text"
+
+    @property
+    def sql_type(self) -> str:
+        """The DuckDB type the warehouse stores this column as."""
+        return {
+            "numeric": "DOUBLE",
+            "categorical": "VARCHAR",
+            "boolean": "BOOLEAN",
+            "datetime": "TIMESTAMP",
+            "text": "VARCHAR",
+        }[self.value]
+
+
+class Task(StrEnum):
+    """What the label is: a class or a number."""
+
+    classification = "classification"
+    regression = "regression"
+
+
+class AnnotationSpec(BaseModel):
+    """How human batches carry their labels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["rows", "long"] = Field(
+        "rows",
+        description="`rows`: one row per item with its label. `long`: one row per judgement "
+        "(item id, annotator id, label), item features repeated on each row.",
+    )
+    item_column: str | None = Field(
+        None, description="Long format: the item id column (defaults to `id_column`)."
+    )
+    annotator_column: str | None = Field(None, description="Long format: the annotator id column.")
+
+
+class LoopSpec(BaseModel):
+    """A validated `loop.yaml`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=LOOP_NAME_PATTERN, description="The loop's name.")
+    task: Task = Field(description="`classification` or `regression`.")
+    label: str = Field(description="The label column.")
+    id_column: str | None = Field(None, description="A column that identifies an item.")
+    columns: dict[str, ColumnType] = Field(
+        min_length=1, description="Every column the loop keeps, with its type."
+    )
+    slices: list[str] = Field(default_factory=list, description="Columns to slice by.")
+    sensitive: list[str] = Field(default_factory=list, description="Sensitive attributes.")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Overrides of metric thresholds, by name."
+    )
+    annotations: AnnotationSpec = Field(default_factory=AnnotationSpec)
+    strict_columns: bool = Field(
+        False, description="Reject batches with extra columns instead of dropping them."
+    )
+    null_values: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NULL_VALUES),
+        description="Strings read as missing in CSV batches.",
+    )
+    seed: int = Field(0, description="Seed for every random choice the loop makes.")
+
+    @model_validator(mode="after")
+    def _columns_agree(self) -> LoopSpec:
+        """Check that every column the spec names is declared, with a type that fits its role."""
+        declared = set(self.columns)
+
+        def need(column: str | None, role: str) -> None:
+            if column is not None and column not in declared:
+                raise ValueError(
+                    f"{role} {column!r} is not in columns (declared: {sorted(declared)})"
+                )
+
+        need(self.label, "label")
+        need(self.id_column, "id_column")
+        label_type = self.columns[self.label]
+        if self.task is Task.classification and label_type not in (
+            ColumnType.categorical,
+            ColumnType.boolean,
+        ):
+            raise ValueError(
+                f"label {self.label!r} has type {label_type.value}; "
+                "classification expects categorical or boolean"
+            )
+        if self.task is Task.regression and label_type is not ColumnType.numeric:
+            raise ValueError(
+                f"label {self.label!r} has type {label_type.value}; regression expects numeric"
+            )
+        for role, names in (("slice", self.slices), ("sensitive attribute", self.sensitive)):
+            for column in names:
+                need(column, role)
+                if self.columns[column] not in (ColumnType.categorical, ColumnType.boolean):
+                    raise ValueError(
+                        f"{role} {column!r} has type {self.columns[column].value}; "
+                        "expected categorical or boolean"
+                    )
+        if self.annotations.format == "long":
+            if self.item_column is None:
+                raise ValueError("annotations.format 'long' needs item_column or id_column")
+            if self.annotations.annotator_column is None:
+                raise ValueError("annotations.format 'long' needs annotator_column")
+            need(self.item_column, "annotations.item_column")
+            if self.annotations.annotator_column in declared:
+                raise ValueError(
+                    f"annotations.annotator_column {self.annotations.annotator_column!r} "
+                    "must not be one of columns: it describes a judgement, not an item"
+                )
+        return self
+
+    @property
+    def item_column(self) -> str | None:
+        """The column that identifies an item (long format's item column, else the id)."""
+        return self.annotations.item_column or self.id_column
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Columns that are neither the label nor the id."""
+        return [c for c in self.columns if c not in (self.label, self.item_column)]
+
+    def to_yaml(self) -> str:
+        """The spec as YAML, keys in schema order."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line for one pydantic error: field, value, what was expected."""
+    field = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] in ("missing",):
+        return f"field {field!r}: missing; {message.lower()}"
+    return f"field {field!r}: got {error.get('input')!r}; {message}"
+
+
+def parse_spec(data: Any, origin: str) -> LoopSpec:
+    """Validate a mapping as a loop spec; `origin` names the file in errors."""
+    if not isinstance(data, dict):
+        raise SpecError(origin, [f"expected a mapping of fields, got {type(data).__name__}"])
+    try:
+        return LoopSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(origin, [_describe(e) for e in exc.errors()]) from None
+
+
+def load_spec(path: Path) -> LoopSpec:
+    """Read and validate a `loop.yaml`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(str(path), ["file not found"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(str(path), [f"not valid YAML: {exc}"]) from None
+    spec = parse_spec(data, str(path))
+    if spec.name != path.parent.name:
+        raise SpecError(
+            str(path),
+            [
+                f"field 'name': got {spec.name!r}; expected the loop folder's name "
+                f"{path.parent.name!r}"
+            ],
+        )
+    return spec
+
+
+def save_spec(spec: LoopSpec, path: Path) -> None:
+    """Write a spec as YAML with a short header."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# validation_loop loop spec; every field is described in the README.\n"
+    path.write_text(header + spec.to_yaml(), encoding="utf-8")

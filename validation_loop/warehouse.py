@@ -1,0 +1,209 @@
+"""The DuckDB warehouse: one writer at a time across processes, shared read-only readers.
+
+DuckDB lets one process open a database file for writing, and no other process open it at all
+meanwhile. Every Dagster run is its own process, and a sensor run may overlap a manual one, so
+every connection here first takes an OS file lock beside the database (`warehouse.duckdb.lock`):
+exclusive for writers, shared for readers. Waiters poll with backoff up to a timeout. A lock
+held by a process outside this package (a DuckDB shell, say) shows up as DuckDB's own lock
+error, which is retried with the same backoff.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from validation_loop.errors import WarehouseBusyError
+
+T = TypeVar("T")
+DEFAULT_LOCK_TIMEOUT = 600.0
+LOCK_TIMEOUT_ENV = "VALIDATION_LOOP_LOCK_TIMEOUT"
+
+BASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {db}.main.batches (
+    loop VARCHAR NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    row_count BIGINT NOT NULL,
+    judgement_count BIGINT,
+    annotation_format VARCHAR NOT NULL,
+    generator_version VARCHAR,
+    warnings VARCHAR[] NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (loop, batch_id)
+);
+CREATE TABLE IF NOT EXISTS {db}.main.rejections (
+    loop VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    file_name VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    message VARCHAR NOT NULL,
+    column_name VARCHAR,
+    row_number BIGINT,
+    line_number BIGINT,
+    quarantined_as VARCHAR NOT NULL,
+    rejected_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (loop, source, sha256)
+);
+"""
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier from a user's file for DuckDB SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """Quote a string literal where DuckDB takes no parameter (ATTACH)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _retry(action: Callable[[], T], deadline: float, what: str) -> T:
+    """Run `action`, retrying DuckDB lock conflicts with backoff until `deadline`."""
+    delay = 0.05
+    while True:
+        try:
+            return action()
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() > deadline:
+                raise WarehouseBusyError(f"{what}: {exc}") from exc
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+class Warehouse:
+    """The warehouse file and the lock discipline every connection to it follows.
+
+    Locks are per open file, so one process must not nest these context managers.
+    """
+
+    def __init__(self, path: Path, lock_timeout: float | None = None) -> None:
+        self.path = path
+        env_timeout = os.environ.get(LOCK_TIMEOUT_ENV)
+        self.lock_timeout = (
+            lock_timeout
+            if lock_timeout is not None
+            else float(env_timeout)
+            if env_timeout
+            else DEFAULT_LOCK_TIMEOUT
+        )
+
+    @property
+    def lock_path(self) -> Path:
+        """The file whose OS lock guards the warehouse."""
+        return self.path.with_name(self.path.name + ".lock")
+
+    @contextmanager
+    def _locked(self, exclusive: bool) -> Iterator[float]:
+        """Hold the warehouse lock; yields the deadline for the work under it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        with open(self.lock_path, "a+") as handle:
+            delay = 0.02
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseBusyError(
+                            f"{self.path}: still locked by another process after "
+                            f"{self.lock_timeout:.0f}s (set {LOCK_TIMEOUT_ENV} to wait longer)"
+                        ) from None
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+            try:
+                yield deadline
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, alone across processes; the base tables exist."""
+        with self._locked(exclusive=True) as deadline:
+            con = _retry(lambda: duckdb.connect(str(self.path)), deadline, str(self.path))
+            try:
+                con.execute(BASE_SCHEMA.format(db=quote_ident(_catalog(con))))
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection; other readers may share the file, writers wait."""
+        if not self.path.exists():
+            with self.write():
+                pass
+        with self._locked(exclusive=False) as deadline:
+            con = _retry(
+                lambda: duckdb.connect(str(self.path), read_only=True), deadline, str(self.path)
+            )
+            try:
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def attached(self, con: duckdb.DuckDBPyConnection, alias: str = "wh") -> Iterator[str]:
+        """Attach the warehouse for writing to another (staging) connection; yields the alias."""
+        with self._locked(exclusive=True) as deadline:
+            _retry(
+                lambda: con.execute(
+                    f"ATTACH {quote_literal(str(self.path))} AS {quote_ident(alias)}"
+                ),
+                deadline,
+                str(self.path),
+            )
+            try:
+                con.execute(BASE_SCHEMA.format(db=quote_ident(alias)))
+                yield alias
+            finally:
+                con.execute(f"DETACH {quote_ident(alias)}")
+
+
+def _catalog(con: duckdb.DuckDBPyConnection) -> str:
+    """The name of the connection's default database."""
+    row = con.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def fetch_dicts(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+) -> list[dict[str, Any]]:
+    """Run a query and return its rows as dicts keyed by column name."""
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def list_batches(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any]]:
+    """Every accepted batch of a loop, oldest first."""
+    return fetch_dicts(
+        con,
+        "SELECT * FROM batches WHERE loop = ? ORDER BY ingested_at, batch_id",
+        [loop],
+    )
+
+
+def list_rejections(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any]]:
+    """Every rejected file of a loop, newest first."""
+    return fetch_dicts(
+        con,
+        "SELECT * FROM rejections WHERE loop = ? ORDER BY rejected_at DESC, file_name",
+        [loop],
+    )

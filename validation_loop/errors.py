@@ -19,8 +19,8 @@ class SpecError(ValidationLoopError):
         super().__init__(f"{origin}: " + "; ".join(problems))
 
 
-class WarehouseBusyError(ValidationLoopError):
-    """The warehouse stayed locked by another process for longer than the timeout."""
+class LockTimeoutError(ValidationLoopError):
+    """A file lock stayed held by another process for longer than the timeout."""
 
 
 @dataclass(frozen=True)

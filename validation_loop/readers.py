@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -75,24 +74,25 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, null_values: list[str]) ->
     return StagedBatch("stage", fmt, columns, rows)
 
 
-def _open_text(path: Path, compressed: bool) -> IO[str]:
-    """The file as strict UTF-8 text (a BOM is dropped), decompressing gzip."""
-    raw: IO[bytes] = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+def _open_bytes(path: Path, compressed: bool) -> IO[bytes]:
+    """The file's bytes, decompressing gzip."""
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
 def _read_header(path: Path, compressed: bool) -> list[str]:
-    """The CSV header's column names, checked for encoding, blanks and repeats."""
+    """The CSV header's column names (first line), checked for encoding, blanks and repeats."""
     try:
-        with _open_text(path, compressed) as text:
-            header = next(csv.reader(text), None)
-    except UnicodeDecodeError:
-        raise BatchRejected(
-            path.name, Rejection("encoding", "file is not UTF-8 encoded", line=1)
-        ) from None
+        with _open_bytes(path, compressed) as raw:
+            first = raw.readline()
     except (OSError, EOFError) as exc:
         rejection = Rejection("unreadable", f"cannot read file: {exc}")
         raise BatchRejected(path.name, rejection) from None
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        rejection = Rejection("encoding", "file is not UTF-8 encoded", line=1)
+        raise BatchRejected(path.name, rejection) from None
+    header = next(csv.reader([text]), [])
     if not header or all(not h.strip() for h in header):
         raise BatchRejected(path.name, Rejection("empty", "file has no header row", line=1))
     names = [h.strip() for h in header]
@@ -147,9 +147,9 @@ def _stage_csv(
         raise BatchRejected(path.name, _csv_rejection(str(exc))) from None
 
 
-def _first_bad_json_line(path: Path, compressed: bool) -> Rejection:
+def _first_bad_json_line(path: Path, compressed: bool, fallback: str) -> Rejection:
     """Find the first line that is not UTF-8 JSON (only called once DuckDB has refused the file)."""
-    with gzip.open(path, "rb") if compressed else open(path, "rb") as raw:
+    with _open_bytes(path, compressed) as raw:
         for number, line in enumerate(raw, start=1):
             try:
                 text = line.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -158,10 +158,16 @@ def _first_bad_json_line(path: Path, compressed: bool) -> Rejection:
             if not text.strip():
                 continue
             try:
-                json.loads(text)
-            except json.JSONDecodeError as exc:
-                return Rejection("malformed_json", f"malformed JSON: {exc.msg}", line=number)
-    return Rejection("malformed_json", "malformed JSON")
+                json.loads(text, parse_constant=_refuse_constant)
+            except (json.JSONDecodeError, ValueError) as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                return Rejection("malformed_json", f"malformed JSON: {reason}", line=number)
+    return Rejection("malformed_json", f"malformed JSON: {fallback}")
+
+
+def _refuse_constant(name: str) -> None:
+    """Strict JSON: NaN and Infinity are not JSON values (write null for a missing number)."""
+    raise ValueError(f"{name} is not a JSON value (write null for a missing number)")
 
 
 def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool) -> None:
@@ -169,11 +175,12 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool) -
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE raw_json AS SELECT json FROM read_ndjson_objects(?, "
-            f"compression = '{'gzip' if compressed else 'none'}')",
+            f"compression = '{'gzip' if compressed else 'uncompressed'}')",
             [str(path)],
         )
-    except duckdb.Error:
-        raise BatchRejected(path.name, _first_bad_json_line(path, compressed)) from None
+    except duckdb.Error as exc:
+        rejection = _first_bad_json_line(path, compressed, str(exc).splitlines()[0])
+        raise BatchRejected(path.name, rejection) from None
     not_object = con.execute(
         "SELECT min(rowid) + 1 FROM raw_json WHERE json_type(json) <> 'OBJECT'"
     ).fetchone()
@@ -185,8 +192,9 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool) -
     keys = [
         str(row[0])
         for row in con.execute(
-            "SELECT key FROM (SELECT unnest(json_keys(json)) AS key, rowid AS r FROM raw_json) "
-            "GROUP BY key ORDER BY min(r), key"
+            "SELECT key FROM (SELECT unnest(k) AS key, generate_subscripts(k, 1) AS pos, r "
+            "FROM (SELECT json_keys(json) AS k, rowid AS r FROM raw_json)) "
+            "GROUP BY key ORDER BY min([r, pos])"
         ).fetchall()
     ]
     selects = (

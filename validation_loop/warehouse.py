@@ -10,17 +10,17 @@ error, which is retried with the same backoff.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
 
-from validation_loop.errors import WarehouseBusyError
+from validation_loop.errors import LockTimeoutError
+from validation_loop.locks import file_lock
 
 T = TypeVar("T")
 DEFAULT_LOCK_TIMEOUT = 600.0
@@ -79,7 +79,7 @@ def _retry(action: Callable[[], T], deadline: float, what: str) -> T:
             if "lock" not in str(exc).lower():
                 raise
             if time.monotonic() > deadline:
-                raise WarehouseBusyError(f"{what}: {exc}") from exc
+                raise LockTimeoutError(f"{what}: {exc}") from exc
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
 
@@ -106,30 +106,10 @@ class Warehouse:
         """The file whose OS lock guards the warehouse."""
         return self.path.with_name(self.path.name + ".lock")
 
-    @contextmanager
-    def _locked(self, exclusive: bool) -> Iterator[float]:
+    def _locked(self, exclusive: bool) -> AbstractContextManager[float]:
         """Hold the warehouse lock; yields the deadline for the work under it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        with open(self.lock_path, "a+") as handle:
-            delay = 0.02
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise WarehouseBusyError(
-                            f"{self.path}: still locked by another process after "
-                            f"{self.lock_timeout:.0f}s (set {LOCK_TIMEOUT_ENV} to wait longer)"
-                        ) from None
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.5)
-            try:
-                yield deadline
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        holder = f"{self.path} (set {LOCK_TIMEOUT_ENV} to wait longer)"
+        return file_lock(self.lock_path, exclusive, self.lock_timeout, holder)
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:

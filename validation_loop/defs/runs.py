@@ -17,6 +17,7 @@ from validation_loop.defs.partitions import batch_partitions
 from validation_loop.errors import ValidationLoopError
 from validation_loop.home import Home, Source
 from validation_loop.ingest import BatchRecord, batch_key, file_sha256, find_batch
+from validation_loop.locks import file_lock
 from validation_loop.progress import Progress
 from validation_loop.warehouse import Warehouse
 
@@ -47,15 +48,23 @@ def dagster_instance(home: Home) -> dg.DagsterInstance:
         if not config.exists():
             config.write_text(INSTANCE_CONFIG, encoding="utf-8")
         os.environ["DAGSTER_HOME"] = str(home.dagster_home)
-    return dg.DagsterInstance.get()
+    # Two processes creating a fresh instance's SQLite storage at once race on its tables:
+    # open the instance and touch every storage one process at a time.
+    init_lock = Path(os.environ["DAGSTER_HOME"]) / ".validation_loop_init.lock"
+    with file_lock(init_lock, exclusive=True, timeout=120, holder=str(init_lock)):
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)
+        instance.get_dynamic_partitions("validation_loop_init")
+        instance.all_instigator_state()
+    return instance
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     """The reason a run failed: the step's `Failure` description, else the error."""
     for event in result.all_events:
-        data = event.step_failure_data
-        if data is None:
+        if not event.is_step_failure:
             continue
+        data = event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
             return data.user_failure_data.description
         if data.error is not None:

@@ -1,0 +1,40 @@
+"""An OS file lock between processes, exclusive or shared, with a polling timeout."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from validation_loop.errors import LockTimeoutError
+
+
+@contextmanager
+def file_lock(path: Path, exclusive: bool, timeout: float, holder: str) -> Iterator[float]:
+    """Hold an flock on `path` (created if missing); yields the deadline for the work under it.
+
+    `holder` names what the lock guards, for the timeout message. Locks are per open file, so a
+    process must not take the same lock twice.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    with open(path, "a+") as handle:
+        delay = 0.02
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LockTimeoutError(
+                        f"{holder}: still locked by another process after {timeout:.0f}s"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        try:
+            yield deadline
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

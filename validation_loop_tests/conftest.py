@@ -1,0 +1,103 @@
+"""Shared fixtures: a fresh home, a typical loop spec, and writers for batch files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from validation_loop.home import Home
+from validation_loop.spec import LoopSpec, parse_spec, save_spec
+
+SPEC: dict[str, Any] = {
+    "name": "churn",
+    "task": "classification",
+    "label": "churned",
+    "id_column": "customer_id",
+    "columns": {
+        "customer_id": "text",
+        "age": "numeric",
+        "region": "categorical",
+        "active": "boolean",
+        "signup": "datetime",
+        "churned": "categorical",
+    },
+    "slices": ["region"],
+    "sensitive": ["region"],
+}
+
+ROWS: list[dict[str, Any]] = [
+    {
+        "customer_id": "c1",
+        "age": 34,
+        "region": "north",
+        "active": "yes",
+        "signup": "2024-01-05",
+        "churned": "no",
+    },
+    {
+        "customer_id": "c2",
+        "age": 51.5,
+        "region": "south",
+        "active": "no",
+        "signup": "2024-02-11 08:30:00",
+        "churned": "yes",
+    },
+    {
+        "customer_id": "c3",
+        "age": None,
+        "region": "south",
+        "active": None,
+        "signup": None,
+        "churned": "no",
+    },
+]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """An empty home in a temporary folder."""
+    return Home(tmp_path / "home")
+
+
+@pytest.fixture
+def spec(home: Home) -> LoopSpec:
+    """The `churn` loop's spec, saved in the home."""
+    loop_spec = parse_spec(SPEC, "test")
+    save_spec(loop_spec, home.loop(loop_spec.name).spec_path)
+    home.loop(loop_spec.name).create()
+    return loop_spec
+
+
+def _write(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame in the format the path's name says."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name.removesuffix(".gz")
+    compressed = path.name.endswith(".gz")
+    if name.endswith(".csv"):
+        frame.to_csv(path, index=False, compression="gzip" if compressed else None)
+    elif name.endswith(".parquet"):
+        frame.to_parquet(path, index=False)
+    elif name.endswith(".jsonl"):
+        records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        text = "".join(json.dumps(r) + "\n" for r in records)
+        path.write_bytes(gzip.compress(text.encode()) if compressed else text.encode())
+    else:
+        raise ValueError(path)
+    return path
+
+
+@pytest.fixture
+def write_batch(tmp_path: Path) -> Callable[..., Path]:
+    """Write rows (default: the three typical rows) to a batch file named `name`."""
+
+    def write(name: str, rows: list[dict[str, Any]] | None = None, folder: Path | None = None):
+        frame = pd.DataFrame(ROWS if rows is None else rows)
+        return _write(frame, (folder or tmp_path / "incoming") / name)
+
+    return write

@@ -1,0 +1,108 @@
+"""Real Dagster materialisations of a loop's batch and inventory assets."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from validation_loop.defs.assets import batch_run_config, batches_key, inventory_key
+from validation_loop.defs.build import build_definitions
+from validation_loop.defs.partitions import batch_partitions
+from validation_loop.defs.runs import LoopRunner
+from validation_loop.ingest import batch_key, file_sha256
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def _assets(home):
+    defs = build_definitions(home)
+    return [
+        defs.resolve_assets_def(batches_key("churn")),
+        defs.resolve_assets_def(inventory_key("churn")),
+    ]
+
+
+def _materialize_batch(home, instance, path, source="human"):
+    key = batch_key(source, file_sha256(path))
+    instance.add_dynamic_partitions(batch_partitions("churn").name, [key])
+    batches, _ = _assets(home)
+    result = dg.materialize(
+        [batches],
+        partition_key=key,
+        instance=instance,
+        run_config=batch_run_config("churn", path),
+        raise_on_error=False,
+    )
+    return key, result
+
+
+def test_materialize_batch_partition_records_lineage(home, spec, write_batch, instance) -> None:
+    path = write_batch("b.parquet")
+    key, result = _materialize_batch(home, instance, path)
+    assert result.success
+    event = instance.get_latest_materialization_event(batches_key("churn"))
+    assert event is not None
+    materialization = event.asset_materialization
+    assert materialization.partition == key
+    metadata = materialization.metadata
+    assert metadata["batch_id"].value == key
+    assert metadata["dagster/row_count"].value == 3
+    assert metadata["sha256"].value == file_sha256(path)
+    assert metadata["new"].value is True
+    assert "| customer_id |" in metadata["preview"].value
+
+
+def test_rejected_batch_fails_its_partition_with_reason(home, spec, write_batch, instance):
+    path = write_batch(
+        "bad.csv",
+        [
+            {
+                "customer_id": "c1",
+                "age": "old",
+                "region": "n",
+                "active": "yes",
+                "signup": "2024-01-01",
+                "churned": "no",
+            }
+        ],
+    )
+    _, result = _materialize_batch(home, instance, path)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    description = failure.step_failure_data.user_failure_data.description
+    assert description == "bad.csv: column 'age', row 1: value 'old' is not numeric"
+    assert failure.step_failure_data.user_failure_data.metadata["row"].value == 1
+    assert (home.loop("churn").quarantine / "bad.csv.error.json").exists()
+
+
+def test_inventory_lists_batches_and_rejects(home, spec, write_batch, instance) -> None:
+    _materialize_batch(home, instance, write_batch("good.csv"))
+    _materialize_batch(home, instance, write_batch("empty.csv", []))
+    _, inventory = _assets(home)
+    result = dg.materialize([inventory], instance=instance)
+    assert result.success
+    metadata = result.asset_materializations_for_node("churn__inventory")[0].metadata
+    assert metadata["human_batches"].value == 1
+    assert metadata["human_rows"].value == 3
+    assert metadata["rejected_files"].value == 1
+    assert "empty.csv" in metadata["summary"].value
+
+
+def test_runner_ingests_through_the_same_job(home, spec, write_batch, instance) -> None:
+    runner = LoopRunner(home, "churn", instance)
+    good = write_batch("good.csv")
+    bad = good.with_name("bad.txt")
+    bad.write_text("not a batch")
+    outcomes = runner.ingest([("human", good), ("human", bad), ("human", good)])
+    assert [o.error is None for o in outcomes] == [True, False, True]
+    assert [o.new for o in outcomes] == [True, False, False]
+    assert outcomes[1].error.startswith("bad.txt: unknown file type")
+    runner.refresh()
+    runs = instance.get_runs()
+    assert {r.job_name for r in runs} == {"churn_ingest_batch", "churn_refresh_inventory"}
+    partitions = instance.get_dynamic_partitions(batch_partitions("churn").name)
+    assert outcomes[0].batch_id in partitions

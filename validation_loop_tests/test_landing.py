@@ -1,0 +1,60 @@
+"""Landing folders: which files wait, and ingesting a batch by its id."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from validation_loop.errors import ValidationLoopError
+from validation_loop.ingest import batch_key, file_sha256
+from validation_loop.landing import find_landing_file, ingest_batch, landing_files
+
+
+def test_waiting_files_skip_sidecars_hidden_partial_and_fresh(home, spec, write_batch) -> None:
+    layout = home.loop("churn")
+    old = time.time() - 60
+    names = {
+        "human": ["a.csv", "a.csv.meta.json", ".hidden.csv", "upload.csv.part", "x.error.json"],
+        "synthetic": ["g.parquet", "fresh.csv"],
+    }
+    for source, files in names.items():
+        for name in files:
+            path = layout.landing(source) / name
+            path.write_text("x")
+            if name != "fresh.csv":
+                os.utime(path, (old, old))
+    found = landing_files(layout, settle_seconds=5)
+    assert sorted((f.source, f.path.name) for f in found) == [
+        ("human", "a.csv"),
+        ("synthetic", "g.parquet"),
+    ]
+    assert len(landing_files(layout)) == 3
+
+
+def test_ingest_batch_by_id_from_landing_then_from_warehouse(home, spec, write_batch) -> None:
+    layout = home.loop("churn")
+    path = write_batch("b.csv", folder=layout.landing("human"))
+    key = batch_key("human", file_sha256(path))
+    assert find_landing_file(layout, key) == path
+    first = ingest_batch(home, spec, key)
+    assert first.new and not path.exists()
+    again = ingest_batch(home, spec, key)
+    assert not again.new and again.batch == first.batch
+
+
+def test_ingest_batch_refuses_file_with_other_content(home, spec, write_batch) -> None:
+    path = write_batch("b.csv")
+    with pytest.raises(ValidationLoopError, match="its content is batch human-"):
+        ingest_batch(home, spec, "human-0000000000000000", path)
+
+
+def test_ingest_batch_without_file_anywhere(home, spec) -> None:
+    with pytest.raises(ValidationLoopError, match="not in the warehouse and no file"):
+        ingest_batch(home, spec, "synthetic-0000000000000000")
+
+
+def test_batch_id_names_source(home, spec) -> None:
+    with pytest.raises(ValidationLoopError, match="is not a batch id"):
+        ingest_batch(home, spec, "mystery-00")

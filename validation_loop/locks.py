@@ -12,11 +12,13 @@ from validation_loop.errors import LockTimeoutError
 
 
 @contextmanager
-def file_lock(path: Path, exclusive: bool, timeout: float, holder: str) -> Iterator[float]:
+def file_lock(
+    path: Path, exclusive: bool, timeout: float, holder: str, hint: str = ""
+) -> Iterator[float]:
     """Hold an flock on `path` (created if missing); yields the deadline for the work under it.
 
-    `holder` names what the lock guards, for the timeout message. Locks are per open file, so a
-    process must not take the same lock twice.
+    `holder` names what the lock guards and `hint` what to do about a timeout, for its message.
+    Locks are per open file, so a process must not take the same lock twice.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
@@ -30,7 +32,7 @@ def file_lock(path: Path, exclusive: bool, timeout: float, holder: str) -> Itera
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise LockTimeoutError(
-                        f"{holder}: still locked by another process after {timeout:.0f}s"
+                        f"{holder}: still locked by another process after {timeout:g}s{hint}"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)

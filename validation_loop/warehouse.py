@@ -108,8 +108,8 @@ class Warehouse:
 
     def _locked(self, exclusive: bool) -> AbstractContextManager[float]:
         """Hold the warehouse lock; yields the deadline for the work under it."""
-        holder = f"{self.path} (set {LOCK_TIMEOUT_ENV} to wait longer)"
-        return file_lock(self.lock_path, exclusive, self.lock_timeout, holder)
+        hint = f" (set {LOCK_TIMEOUT_ENV} to wait longer)"
+        return file_lock(self.lock_path, exclusive, self.lock_timeout, str(self.path), hint)
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:

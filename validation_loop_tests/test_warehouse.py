@@ -87,7 +87,7 @@ def test_writer_waits_for_another_process_then_proceeds(tmp_path: Path) -> None:
 def test_lock_timeout_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     ready = CTX.Event()
-    holder = CTX.Process(target=_hold_lock, args=(str(path), 5.0, ready))
+    holder = CTX.Process(target=_hold_lock, args=(str(path), 2.0, ready))
     holder.start()
     assert ready.wait(30)
     with (

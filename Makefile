@@ -17,8 +17,8 @@ demo: install
 	$(BIN)/validation-loop demo
 
 lint: install
-	$(BIN)/ruff check validation_loop validation_loop_tests
-	$(BIN)/ruff format --check validation_loop validation_loop_tests
+	$(BIN)/ruff check validation_loop validation_loop_tests benchmarks
+	$(BIN)/ruff format --check validation_loop validation_loop_tests benchmarks
 
 test: lint
 	$(BIN)/python -m pytest

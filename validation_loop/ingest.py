@@ -23,7 +23,7 @@ from validation_loop.errors import BatchRejected, Rejection, ValidationLoopError
 from validation_loop.home import SOURCES, Home, LoopLayout, Source
 from validation_loop.readers import stage
 from validation_loop.spec import LoopSpec, Task
-from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident
+from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident, quote_literal
 
 SIDECAR_SUFFIX = ".meta.json"
 
@@ -143,8 +143,8 @@ def ingest_file(
 
     con = duckdb.connect()
     try:
-        if progress:
-            con.execute("SET enable_progress_bar = true")
+        con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
+        con.execute(f"SET temp_directory = {quote_literal(str(home.root / 'tmp'))}")
         try:
             version = resolve_generator_version(layout, path, source, generator_version)
             staged = stage(con, path, spec.null_values)

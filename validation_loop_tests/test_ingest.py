@@ -67,6 +67,17 @@ def test_each_format_lands_typed_with_lineage(home, spec, write_batch, name) -> 
     assert outcome.stored_as.read_bytes() == path.read_bytes()
 
 
+def test_nan_numbers_are_stored_as_missing(home, spec, tmp_path) -> None:
+    path = tmp_path / "nan.jsonl"
+    path.write_text(
+        '{"customer_id": "c1", "age": NaN, "region": "n", "active": true, '
+        '"signup": "2024-01-01", "churned": "no"}\n'
+    )
+    ingest_file(home, spec, path, "human")
+    with Warehouse(home.warehouse_path).read() as con:
+        assert con.execute("SELECT age, active FROM churn.human").fetchall() == [(None, True)]
+
+
 def test_same_content_twice_is_one_batch(home, spec, write_batch) -> None:
     first = write_batch("monday.csv")
     again = write_batch("copy_of_monday.csv")

@@ -49,6 +49,14 @@ def test_each_format_stages_in_file_order(write_batch, name: str) -> None:
     assert ids == ["c1", "c2", "c3"]
 
 
+def test_json_nan_is_read_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "nan.jsonl"
+    path.write_text('{"a": 1.5}\n{"a": NaN}\n')
+    con = duckdb.connect()
+    stage(con, path, DEFAULT_NULL_VALUES)
+    assert con.execute("SELECT a FROM stage ORDER BY rowid").fetchall() == [("1.5",), ("NaN",)]
+
+
 def test_csv_null_strings_become_null(tmp_path: Path) -> None:
     path = tmp_path / "n.csv"
     path.write_text('a,b\nNA,"x, ""quoted"""\n,null\n')
@@ -75,45 +83,54 @@ def test_empty_file_or_header_only(tmp_path: Path, content: bytes) -> None:
     assert _rejection(path).kind == "empty"
 
 
-def test_malformed_csv_names_line(tmp_path: Path) -> None:
-    path = tmp_path / "ragged.csv"
-    path.write_text("a,b,c\n1,2,3\n4,5\n")
+LATIN = "a,b\n1,ok\n2,café\n".encode("latin-1")
+BAD_FILES = [
+    # name, content, kind, line, row, column, words in the message
+    (
+        "ragged.csv",
+        b"a,b,c\n1,2,3\n4,5\n",
+        "malformed_csv",
+        3,
+        None,
+        None,
+        "Expected Number of Columns: 3 Found: 2",
+    ),
+    ("quote.csv", b'a,b\n1,"open\n', "malformed_csv", 2, None, None, "unterminated quote"),
+    ("dup.csv", b"a,b,a\n1,2,3\n", "duplicate_column", None, None, "a", "twice"),
+    ("blank.csv", b"a,,c\n1,2,3\n", "malformed_csv", 1, None, None, "header field 2 is blank"),
+    ("latin.csv", LATIN, "encoding", 3, None, None, "not UTF-8"),
+    ("latin.csv.gz", gzip.compress(LATIN), "encoding", 3, None, None, "not UTF-8"),
+    ("header.csv", "âge,b\n1,2\n".encode("latin-1"), "encoding", 1, None, None, "not UTF-8"),
+    (
+        "bad.jsonl",
+        b'{"a": 1}\n{"a": 2,\n{"a": 3}\n',
+        "malformed_json",
+        2,
+        None,
+        None,
+        "malformed JSON",
+    ),
+    ("latin.jsonl", b'{"a": "ok"}\n{"a": "caf\xe9"}\n', "encoding", 2, None, None, "not UTF-8"),
+    ("arr.jsonl", b'{"a": 1}\n[1, 2]\n', "malformed_json", None, 2, None, "not a JSON object"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kind", "line", "row", "column", "words"),
+    BAD_FILES,
+    ids=[b[0] for b in BAD_FILES],
+)
+def test_unreadable_file_names_the_place(tmp_path, name, content, kind, line, row, column, words):
+    path = tmp_path / name
+    path.write_bytes(content)
     rejection = _rejection(path)
-    assert rejection.kind == "malformed_csv"
-    assert rejection.line == 3
-    assert "Expected Number of Columns: 3 Found: 2" in rejection.message
-
-
-def test_unterminated_quote(tmp_path: Path) -> None:
-    path = tmp_path / "quote.csv"
-    path.write_text('a,b\n1,"open\n')
-    rejection = _rejection(path)
-    assert rejection.kind == "malformed_csv"
-    assert "unterminated quote" in rejection.message
-
-
-def test_duplicate_header(tmp_path: Path) -> None:
-    path = tmp_path / "dup.csv"
-    path.write_text("a,b,a\n1,2,3\n")
-    rejection = _rejection(path)
-    assert (rejection.kind, rejection.column) == ("duplicate_column", "a")
-
-
-@pytest.mark.parametrize("compressed", [False, True])
-def test_wrong_encoding_names_line(tmp_path: Path, compressed: bool) -> None:
-    data = "a,b\n1,ok\n2,café\n".encode("latin-1")
-    path = tmp_path / ("latin.csv.gz" if compressed else "latin.csv")
-    path.write_bytes(gzip.compress(data) if compressed else data)
-    rejection = _rejection(path)
-    assert rejection.kind == "encoding"
-    assert rejection.line == 3
-    assert "not UTF-8" in rejection.message
-
-
-def test_wrong_encoding_in_header(tmp_path: Path) -> None:
-    path = tmp_path / "latin.csv"
-    path.write_bytes("âge,b\n1,2\n".encode("latin-1"))
-    assert (_rejection(path).kind, _rejection(path).line) == ("encoding", 1)
+    assert (rejection.kind, rejection.line, rejection.row, rejection.column) == (
+        kind,
+        line,
+        row,
+        column,
+    )
+    assert words in rejection.message
 
 
 def test_truncated_parquet(write_batch) -> None:
@@ -122,24 +139,3 @@ def test_truncated_parquet(write_batch) -> None:
     rejection = _rejection(path)
     assert rejection.kind == "unreadable_parquet"
     assert "Parquet" in rejection.message
-
-
-def test_malformed_json_line(tmp_path: Path) -> None:
-    path = tmp_path / "bad.jsonl"
-    path.write_text('{"a": 1}\n{"a": 2,\n{"a": 3}\n')
-    rejection = _rejection(path)
-    assert (rejection.kind, rejection.line) == ("malformed_json", 2)
-
-
-def test_json_encoding_error_names_line(tmp_path: Path) -> None:
-    path = tmp_path / "bad.jsonl"
-    path.write_bytes(b'{"a": "ok"}\n{"a": "caf\xe9"}\n')
-    rejection = _rejection(path)
-    assert (rejection.kind, rejection.line) == ("encoding", 2)
-
-
-def test_json_record_must_be_object(tmp_path: Path) -> None:
-    path = tmp_path / "arr.jsonl"
-    path.write_text('{"a": 1}\n[1, 2]\n')
-    rejection = _rejection(path)
-    assert (rejection.kind, rejection.row) == ("malformed_json", 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -70,44 +71,47 @@ def test_same_file_raced_by_two_processes_is_one_batch(home, spec, write_batch) 
         assert con.execute("SELECT count(*) FROM churn.human").fetchone() == (3,)
 
 
-def test_writer_waits_for_another_process_then_proceeds(tmp_path: Path) -> None:
-    path = tmp_path / "w.duckdb"
+@contextmanager
+def _held_by_other_process(target, path: Path, seconds: float = 2.0):
+    """Run `target` (a lock holder) in another process until it has the lock, then wait."""
     ready = CTX.Event()
-    holder = CTX.Process(target=_hold_lock, args=(str(path), 2.0, ready))
+    holder = CTX.Process(target=target, args=(str(path), seconds, ready))
     holder.start()
     assert ready.wait(30)
-    started = time.monotonic()
-    with Warehouse(path, lock_timeout=60).write() as con:
-        waited = time.monotonic() - started
-        assert con.execute("SELECT count(*) FROM held").fetchone() == (0,)
-    holder.join()
+    try:
+        yield
+    finally:
+        holder.join()
+
+
+def test_writer_waits_for_another_process_then_proceeds(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with _held_by_other_process(_hold_lock, path):
+        started = time.monotonic()
+        with Warehouse(path, lock_timeout=60).write() as con:
+            waited = time.monotonic() - started
+            assert con.execute("SELECT count(*) FROM held").fetchone() == (0,)
     assert waited > 0.5
 
 
 def test_lock_timeout_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    ready = CTX.Event()
-    holder = CTX.Process(target=_hold_lock, args=(str(path), 2.0, ready))
-    holder.start()
-    assert ready.wait(30)
     with (
-        pytest.raises(LockTimeoutError, match=r"w\.duckdb: still locked"),
+        _held_by_other_process(_hold_lock, path),
+        pytest.raises(LockTimeoutError, match=r"w\.duckdb: still locked .* after 0\.5s"),
         Warehouse(path, lock_timeout=0.5).read(),
     ):
         pass
-    holder.join()
 
 
 def test_foreign_duckdb_lock_is_retried(tmp_path: Path) -> None:
     """A DuckDB connection that ignores our lock file still only delays us."""
     path = tmp_path / "w.duckdb"
-    ready = CTX.Event()
-    holder = CTX.Process(target=_hold_duckdb, args=(str(path), 2.0, ready))
-    holder.start()
-    assert ready.wait(30)
-    with Warehouse(path, lock_timeout=60).write() as con:
+    with (
+        _held_by_other_process(_hold_duckdb, path),
+        Warehouse(path, lock_timeout=60).write() as con,
+    ):
         assert con.execute("SELECT count(*) FROM foreign_table").fetchone() == (0,)
-    holder.join()
 
 
 def _hold_duckdb(path: str, seconds: float, ready) -> None:

@@ -28,6 +28,9 @@ class BatchConfig(dg.Config):
     generator_version: str | None = Field(
         None, description="Synthetic batches: the generator version that made the file."
     )
+    show_progress: bool = Field(
+        False, description="Draw DuckDB's progress bar (for runs started from a terminal)."
+    )
 
 
 def batches_key(loop: str) -> dg.AssetKey:
@@ -40,9 +43,11 @@ def inventory_key(loop: str) -> dg.AssetKey:
     return dg.AssetKey([loop, "inventory"])
 
 
-def batch_run_config(loop: str, file: Path, generator_version: str | None = None) -> dict[str, Any]:
+def batch_run_config(
+    loop: str, file: Path, generator_version: str | None = None, show_progress: bool = False
+) -> dict[str, Any]:
     """Run config that ingests `file` as a batch partition of `loop`."""
-    config: dict[str, Any] = {"file": str(file)}
+    config: dict[str, Any] = {"file": str(file), "show_progress": show_progress}
     if generator_version:
         config["generator_version"] = generator_version
     return {"ops": {batches_key(loop).to_python_identifier(): {"config": config}}}
@@ -82,7 +87,12 @@ def build_batches_asset(loop: str) -> dg.AssetsDefinition:
         file = Path(config.file) if config.file else None
         try:
             outcome = ingest_batch(
-                home.home(), spec, context.partition_key, file, config.generator_version
+                home.home(),
+                spec,
+                context.partition_key,
+                file,
+                config.generator_version,
+                progress=config.show_progress,
             )
         except BatchRejected as rejected:
             where = rejected.rejection

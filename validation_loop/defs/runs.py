@@ -100,7 +100,9 @@ class LoopRunner:
                     self.instance.add_dynamic_partitions(partitions, [key])
                 result = job.execute_in_process(
                     run_config={
-                        **batch_run_config(self.loop, path.resolve(), generator_version),
+                        **batch_run_config(
+                            self.loop, path.resolve(), generator_version, progress.enabled
+                        ),
                         **QUIET,
                     },
                     instance=self.instance,

@@ -1,0 +1,1 @@
+"""The gap library: where synthetic data differs from human data (no Dagster imports)."""

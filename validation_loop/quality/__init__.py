@@ -1,0 +1,1 @@
+"""Quality of batches: GX expectation suites and agreement among human annotators."""

@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from validation_loop.errors import SpecError
+from validation_loop.gaps.thresholds import threshold_names
 
 LOOP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 DEFAULT_NULL_VALUES = ["", "NA", "N/A", "NULL", "null", "None"]
@@ -85,6 +93,21 @@ class LoopSpec(BaseModel):
         description="Strings read as missing in CSV batches.",
     )
     seed: int = Field(0, description="Seed for every random choice the loop makes.")
+    sample_rows: int = Field(
+        200_000, ge=1_000, description="Rows per side the sample-based gap checks use at most."
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        """Only threshold names the gap checks know."""
+        known = set(threshold_names())
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown threshold {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _columns_agree(self) -> LoopSpec:

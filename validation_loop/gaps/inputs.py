@@ -1,0 +1,123 @@
+"""The two sides of a comparison in DuckDB: typed views, column roles and bounded samples.
+
+Both sides are views over any SQL relation with the spec's columns plus `_batch_id` and `_row`
+(as the warehouse stores them). Numeric and datetime columns become DOUBLE (datetimes as epoch
+seconds), categorical and boolean columns VARCHAR; id and free-text columns are left out.
+Samples are chosen by a seeded hash of (`_batch_id`, `_row`): deterministic whatever the thread
+count, and never larger than `sample_rows`, so memory does not grow with the synthetic side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+from validation_loop.spec import ColumnType, LoopSpec, Task
+from validation_loop.warehouse import quote_ident
+
+DEFAULT_SAMPLE_ROWS = 200_000
+_HASH_SPACE = 1_000_000
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which columns the gap checks compare, by role."""
+
+    numeric: list[str]
+    categorical: list[str]
+    label: str
+    task: Task
+    slices: list[str]
+    sensitive: list[str]
+
+    @property
+    def compared(self) -> list[str]:
+        """Every compared column, numeric first."""
+        return [*self.numeric, *self.categorical]
+
+
+def column_roles(spec: LoopSpec) -> Columns:
+    """Split the spec's columns into numeric and categorical (id and text left out)."""
+    numeric, categorical = [], []
+    for column, kind in spec.columns.items():
+        if column == spec.item_column or kind is ColumnType.text:
+            continue
+        if kind in (ColumnType.numeric, ColumnType.datetime):
+            numeric.append(column)
+        else:
+            categorical.append(column)
+    return Columns(numeric, categorical, spec.label, spec.task, spec.slices, spec.sensitive)
+
+
+def _value_sql(column: str, kind: ColumnType) -> str:
+    """A column as the gap checks see it: DOUBLE or VARCHAR."""
+    col = quote_ident(column)
+    if kind is ColumnType.datetime:
+        return f"epoch(CAST({col} AS TIMESTAMP))"
+    if kind is ColumnType.numeric:
+        return f"CAST({col} AS DOUBLE)"
+    return f"CAST({col} AS VARCHAR)"
+
+
+@dataclass
+class GapInputs:
+    """A prepared comparison: connection, column roles, view names, sizes and samples."""
+
+    con: duckdb.DuckDBPyConnection
+    spec: LoopSpec
+    columns: Columns
+    human: str
+    synthetic: str
+    human_rows: int
+    synthetic_rows: int
+    human_sample: pd.DataFrame
+    synthetic_sample: pd.DataFrame
+    seed: int
+
+
+def sample_sql(relation: str, rows: int, total: int, seed: int) -> str:
+    """SQL selecting about `rows` rows of `relation` by a seeded hash, in hash order."""
+    key = f"hash(_batch_id, _row, {int(seed)})"
+    keep = math.ceil(_HASH_SPACE * rows / total) if total else 0
+    where = "" if rows >= total else f"WHERE {key} % {_HASH_SPACE} < {keep}"
+    return f"SELECT * EXCLUDE (_batch_id, _row) FROM {relation} {where} ORDER BY {key}"
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    spec: LoopSpec,
+    human_sql: str,
+    synthetic_sql: str,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+) -> GapInputs:
+    """Create the typed views `gap_human` and `gap_synthetic` and fetch bounded samples."""
+    columns = column_roles(spec)
+    select = ", ".join(
+        f"{_value_sql(c, spec.columns[c])} AS {quote_ident(c)}" for c in columns.compared
+    )
+    counts = {}
+    for name, sql in (("gap_human", human_sql), ("gap_synthetic", synthetic_sql)):
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {select}, _batch_id, _row FROM ({sql})"
+        )
+        row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        counts[name] = int(row[0]) if row else 0
+    samples = {
+        name: con.execute(sample_sql(name, sample_rows, counts[name], spec.seed)).fetchdf()
+        for name in counts
+    }
+    return GapInputs(
+        con=con,
+        spec=spec,
+        columns=columns,
+        human="gap_human",
+        synthetic="gap_synthetic",
+        human_rows=counts["gap_human"],
+        synthetic_rows=counts["gap_synthetic"],
+        human_sample=samples["gap_human"],
+        synthetic_sample=samples["gap_synthetic"],
+        seed=spec.seed,
+    )

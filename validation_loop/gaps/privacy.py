@@ -1,0 +1,107 @@
+"""Privacy gaps: synthetic rows that copy human rows, and distance to closest record (DCR).
+
+Both are judged against a baseline from the human data itself: a seeded 20% holdout of the
+human rows plays the part of fresh real data, and how often (and how closely) it matches the
+other 80% is what an honest generator should not beat.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
+from validation_loop.gaps.inputs import GapInputs
+from validation_loop.gaps.records import Finding
+from validation_loop.gaps.significance import two_proportion_test
+from validation_loop.warehouse import quote_ident
+
+HOLDOUT_SHARE = 0.2
+DCR_QUERY_ROWS = 2_000
+DCR_REFERENCE_ROWS = 10_000
+
+
+def _holdout_sql(seed: int) -> str:
+    """SQL predicate that puts a human row in the holdout."""
+    return f"hash(_batch_id, _row, {int(seed) + 1}) % 100 < {int(HOLDOUT_SHARE * 100)}"
+
+
+def _copies(inputs: GapInputs) -> list[Finding]:
+    """Exact copies: synthetic rows equal to a human row, against the holdout's rate."""
+    columns = inputs.columns.compared
+    match = " AND ".join(
+        f"q.{quote_ident(c)} IS NOT DISTINCT FROM r.{quote_ident(c)}" for c in columns
+    )
+    holdout = _holdout_sql(inputs.seed)
+    row = inputs.con.execute(
+        f"SELECT (SELECT count(*) FROM {inputs.synthetic} q SEMI JOIN {inputs.human} r ON "
+        f"{match}), (SELECT count(*) FROM (SELECT * FROM {inputs.human} WHERE {holdout}) q "
+        f"SEMI JOIN (SELECT * FROM {inputs.human} WHERE NOT ({holdout})) r ON {match}), "
+        f"(SELECT count(*) FROM {inputs.human} WHERE {holdout})"
+    ).fetchone()
+    assert row is not None
+    copies, holdout_copies, holdout_rows = (int(v) for v in row)
+    m = inputs.synthetic_rows
+    rate = copies / m if m else math.nan
+    baseline = holdout_copies / holdout_rows if holdout_rows else 0.0
+    return [
+        Finding(
+            "privacy",
+            "exact_copy_rate_excess",
+            tuple(columns),
+            rate - baseline,
+            f"{rate:.2%} of synthetic rows are exact copies of a human row; fresh human rows "
+            f"match others {baseline:.2%} of the time",
+            "exclude exact copies of training rows from the generator's output",
+            two_proportion_test(holdout_copies, holdout_rows, copies, m),
+            "privacy.copy_excess",
+        ),
+    ]
+
+
+def _dcr(inputs: GapInputs) -> list[Finding]:
+    """Median distance to the closest human row, synthetic against the human holdout."""
+    columns = inputs.columns
+    human = inputs.human_sample
+    rng = np.random.default_rng(inputs.seed)
+    in_holdout = rng.random(len(human)) < HOLDOUT_SHARE
+    reference = human[~in_holdout].iloc[:DCR_REFERENCE_ROWS]
+    holdout = human[in_holdout].iloc[:DCR_QUERY_ROWS]
+    synthetic = inputs.synthetic_sample.iloc[:DCR_QUERY_ROWS]
+    if len(reference) < 10 or len(holdout) < 10 or len(synthetic) < 10:
+        return []
+    encoder = MixedEncoder(columns.numeric, columns.categorical).fit(reference)
+    ref = encoder.transform(reference)
+    d_holdout = nearest_distances(ref, encoder.transform(holdout), False)
+    d_synthetic = nearest_distances(ref, encoder.transform(synthetic), False)
+    h_median, s_median = float(np.median(d_holdout)), float(np.median(d_synthetic))
+    ratio = (1.0 if s_median == 0 else math.inf) if h_median == 0 else s_median / h_median
+    p = float(stats.mannwhitneyu(d_synthetic, d_holdout, alternative="less").pvalue)
+    return [
+        Finding(
+            "privacy",
+            "dcr_ratio",
+            tuple(columns.compared),
+            ratio,
+            f"the median distance from a synthetic row to its closest human row is {ratio:.3g} "
+            f"times that of a held-out human row ({len(synthetic)} and {len(holdout)} rows)",
+            "make the generator keep a minimum distance from training rows",
+            p,
+            "privacy.dcr_ratio",
+        ),
+        Finding(
+            "privacy",
+            "dcr_zero_share",
+            tuple(columns.compared),
+            float(np.mean(d_synthetic == 0)),
+            f"{np.mean(d_synthetic == 0):.2%} of sampled synthetic rows sit at distance 0 from "
+            "a human row",
+        ),
+    ]
+
+
+def privacy_findings(inputs: GapInputs) -> list[Finding]:
+    """Exact copies and DCR."""
+    return [*_copies(inputs), *_dcr(inputs)]

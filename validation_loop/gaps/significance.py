@@ -1,0 +1,97 @@
+"""Significance tests behind gap severities, and the false discovery rate across a report.
+
+Every test here takes counts or bounded samples (never a whole synthetic table) and returns a
+p-value; `benjamini_hochberg` turns the p-values of one report into q-values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return []
+    order = np.argsort(p)
+    ranked = p[order] * p.size / np.arange(1, p.size + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty_like(adjusted)
+    q[order] = np.minimum(adjusted, 1.0)
+    return q.tolist()
+
+
+def ks_test(human: np.ndarray, synthetic: np.ndarray) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov statistic and p-value (NaN dropped; nan if a side is empty)."""
+    human = human[~np.isnan(human)]
+    synthetic = synthetic[~np.isnan(synthetic)]
+    if human.size == 0 or synthetic.size == 0:
+        return math.nan, math.nan
+    result = stats.ks_2samp(human, synthetic)
+    return float(result.statistic), float(result.pvalue)
+
+
+def two_proportion_test(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
+    """Two-sided p-value that two proportions differ (pooled z-test; Fisher for small counts)."""
+    if n_a == 0 or n_b == 0:
+        return math.nan
+    if min(hits_a, n_a - hits_a, hits_b, n_b - hits_b) < 5 and n_a + n_b < 10_000:
+        table = [[hits_a, n_a - hits_a], [hits_b, n_b - hits_b]]
+        return float(stats.fisher_exact(table).pvalue)
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    if pooled in (0.0, 1.0):
+        return 1.0
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    z = (hits_a / n_a - hits_b / n_b) / se
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def chi_square_test(human_counts: np.ndarray, synthetic_counts: np.ndarray) -> tuple[float, float]:
+    """Chi-square test of homogeneity on two count vectors over the same cells.
+
+    Cells empty on both sides are dropped; returns (statistic, p-value), nan with fewer than
+    two cells.
+    """
+    table = np.vstack([human_counts, synthetic_counts]).astype(float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return math.nan, math.nan
+    statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
+    return float(statistic), float(p_value)
+
+
+def correlation_difference_test(r_a: float, n_a: int, r_b: float, n_b: int) -> float:
+    """Two-sided p-value that two independent correlations differ (Fisher z)."""
+    if n_a <= 3 or n_b <= 3 or math.isnan(r_a) or math.isnan(r_b):
+        return math.nan
+    clip = 1 - 1e-12
+    z = (math.atanh(max(-clip, min(clip, r_a))) - math.atanh(max(-clip, min(clip, r_b)))) / (
+        math.sqrt(1 / (n_a - 3) + 1 / (n_b - 3))
+    )
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def binomial_excess_test(hits: int, n: int, expected_rate: float) -> float:
+    """One-sided p-value of at least `hits` successes in `n` trials at `expected_rate`."""
+    if n == 0:
+        return math.nan
+    return float(stats.binom.sf(hits - 1, n, min(max(expected_rate, 0.0), 1.0)))
+
+
+def difference_of_differences_test(
+    a1: int, n1: int, b1: int, m1: int, a2: int, n2: int, b2: int, m2: int
+) -> float:
+    """Two-sided p-value that (a1/n1 - b1/m1) differs from (a2/n2 - b2/m2) (normal approx.)."""
+    if min(n1, m1, n2, m2) == 0:
+        return math.nan
+    rates = [(a1, n1), (b1, m1), (a2, n2), (b2, m2)]
+    variance = sum((k / n) * (1 - k / n) / n for k, n in rates)
+    diff = (a1 / n1 - b1 / m1) - (a2 / n2 - b2 / m2)
+    if variance == 0:
+        return 1.0 if diff == 0 else 0.0
+    return float(2 * stats.norm.sf(abs(diff) / math.sqrt(variance)))

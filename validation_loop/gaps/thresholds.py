@@ -1,0 +1,150 @@
+"""The thresholds that make a finding a gap: names, defaults, overrides from `loop.yaml`.
+
+Override any of them in `thresholds:` as `<name>.warn` or `<name>.error`, and the false
+discovery rate with `fdr_alpha`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["info", "warn", "error"]
+DEFAULT_FDR_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Thresholds that make a finding a gap; `higher_is_worse` False for ratios below 1."""
+
+    name: str
+    warn: float
+    error: float
+    higher_is_worse: bool = True
+    description: str = ""
+
+    def level(self, value: float) -> Severity:
+        """The severity the value alone would have."""
+        if math.isnan(value):
+            return "info"
+        if self.higher_is_worse:
+            return "error" if value >= self.error else "warn" if value >= self.warn else "info"
+        return "error" if value <= self.error else "warn" if value <= self.warn else "info"
+
+
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in [
+        Rule("marginal.ks", 0.1, 0.2, description="KS statistic between the two samples"),
+        Rule("marginal.wasserstein_iqr", 0.1, 0.25, description="Wasserstein distance / human IQR"),
+        Rule("marginal.psi", 0.1, 0.25, description="population stability index, human deciles"),
+        Rule("marginal.js_distance", 0.1, 0.2, description="Jensen-Shannon distance (base 2)"),
+        Rule("marginal.tv_distance", 0.1, 0.2, description="total variation distance"),
+        Rule("marginal.missing_rate_gap", 0.05, 0.2, description="|missing rate difference|"),
+        Rule("pairwise.correlation_difference", 0.1, 0.2, description="|r_human - r_synthetic|"),
+        Rule("pairwise.contingency_difference", 0.1, 0.2, description="TV of the joint tables"),
+        Rule("pairwise.label_conditional", 0.15, 0.3, description="KS or TV within a label"),
+        Rule(
+            "coverage.share_ratio_low",
+            0.5,
+            0.2,
+            higher_is_worse=False,
+            description="synthetic share / human share of a category or slice (too rare)",
+        ),
+        Rule(
+            "coverage.share_ratio_high",
+            2.0,
+            5.0,
+            description="synthetic share / human share of a category or slice (too common)",
+        ),
+        Rule("coverage.out_of_bounds", 0.01, 0.05, description="share outside the human range"),
+        Rule(
+            "coverage.range_coverage",
+            0.8,
+            0.5,
+            higher_is_worse=False,
+            description="share of the human range the synthetic values span",
+        ),
+        Rule("diversity.duplicate_excess", 0.02, 0.1, description="duplicate rate above human"),
+        Rule(
+            "diversity.near_duplicate_excess",
+            0.05,
+            0.15,
+            description="near-duplicate rate above human",
+        ),
+        Rule(
+            "diversity.entropy_ratio",
+            0.9,
+            0.75,
+            higher_is_worse=False,
+            description="synthetic / human entropy of a categorical column",
+        ),
+        Rule(
+            "diversity.spread_ratio_low",
+            0.8,
+            0.5,
+            higher_is_worse=False,
+            description="synthetic / human IQR or 1%-99% span (collapse)",
+        ),
+        Rule(
+            "diversity.spread_ratio_high",
+            1.25,
+            2.0,
+            description="synthetic / human IQR or 1%-99% span (inflation)",
+        ),
+        Rule(
+            "privacy.copy_excess",
+            0.01,
+            0.05,
+            description="exact copies of human rows above the holdout baseline",
+        ),
+        Rule(
+            "privacy.dcr_ratio",
+            0.8,
+            0.5,
+            higher_is_worse=False,
+            description="median DCR synthetic->human / holdout->human",
+        ),
+        Rule("bias.rate_gap", 0.05, 0.1, description="|label rate difference| within a group"),
+        Rule(
+            "bias.disparity_change",
+            0.05,
+            0.1,
+            description="change in the gap between groups' label rates",
+        ),
+        Rule(
+            "bias.share_ratio_low",
+            0.5,
+            0.2,
+            higher_is_worse=False,
+            description="synthetic / human share of a group",
+        ),
+    ]
+}
+
+
+def threshold_names() -> list[str]:
+    """Every key `thresholds:` accepts."""
+    return ["fdr_alpha", *(f"{n}.{level}" for n in RULES for level in ("warn", "error"))]
+
+
+def resolve_rules(overrides: dict[str, float]) -> tuple[dict[str, Rule], float]:
+    """The rules with `<rule>.warn` / `<rule>.error` overrides applied, and the FDR alpha."""
+    rules = dict(RULES)
+    for key, value in overrides.items():
+        if key == "fdr_alpha":
+            continue
+        name, _, level = key.rpartition(".")
+        if name not in rules or level not in ("warn", "error"):
+            known = ", ".join(sorted(f"{n}.warn|error" for n in rules))
+            raise ValueError(f"thresholds.{key}: unknown threshold (known: fdr_alpha, {known})")
+        rule = rules[name]
+        rules[name] = Rule(
+            rule.name,
+            value if level == "warn" else rule.warn,
+            value if level == "error" else rule.error,
+            rule.higher_is_worse,
+            rule.description,
+        )
+    return rules, overrides.get("fdr_alpha", DEFAULT_FDR_ALPHA)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from validation_loop.gaps.distances import range_coverage
+from validation_loop.gaps.distances import boundary_adherence, range_coverage
 from validation_loop.gaps.inputs import GapInputs
 from validation_loop.gaps.joint import JointCounter
 from validation_loop.gaps.profile import SideProfile
@@ -107,15 +107,25 @@ def _numeric(
     h_min, h_max = human.minimum[column], human.maximum[column]
     s_min, s_max = synthetic.minimum[column], synthetic.maximum[column]
     n, m = human.non_null[column], synthetic.non_null[column]
+    outside = synthetic.out_of_bounds[column] if n else m
+    adherence = boundary_adherence(m - outside, m, synthetic.rows, human_has_missing=human.rows > n)
+    findings = [
+        Finding(
+            "coverage",
+            "boundary_adherence",
+            (column,),
+            adherence,
+            f"BoundaryAdherence of '{column}' is {adherence:.3g}",
+        )
+    ]
     if not (n and m):
-        return []
+        return findings
     coverage = range_coverage(h_min, h_max, s_min, s_max)
     values = inputs.human_sample[column].to_numpy(dtype=float)
     values = values[~np.isnan(values)]
     inside = float(np.mean((values >= s_min) & (values <= s_max))) if values.size else 1.0
-    outside = synthetic.out_of_bounds[column]
-    adherence = 1 - outside / m
     return [
+        *findings,
         Finding(
             "coverage",
             "range_coverage",
@@ -130,17 +140,10 @@ def _numeric(
         ),
         Finding(
             "coverage",
-            "boundary_adherence",
-            (column,),
-            adherence,
-            f"BoundaryAdherence of '{column}' is {adherence:.3g}",
-        ),
-        Finding(
-            "coverage",
             "out_of_bounds_share",
             (column,),
-            1 - adherence,
-            f"{1 - adherence:.2%} of synthetic '{column}' values fall outside the human range",
+            outside / m,
+            f"{outside / m:.2%} of synthetic '{column}' values fall outside the human range",
             f"clip the generator's '{column}' to the human range",
             binomial_excess_test(outside, m, 2 / (n + 1)),
             "coverage.out_of_bounds",

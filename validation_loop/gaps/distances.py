@@ -41,6 +41,16 @@ def psi(human: np.ndarray, synthetic: np.ndarray, floor: float = 1e-4) -> float:
     return float(((q - p) * np.log(q / p)).sum())
 
 
+def boundary_adherence(inside: int, present: int, rows: int, human_has_missing: bool) -> float:
+    """SDMetrics' BoundaryAdherence: share of synthetic values within the human [min, max].
+
+    As in SDMetrics, missing synthetic values count as outside when the human column has no
+    missing value, and are left out when it has some.
+    """
+    denominator = present if human_has_missing else rows
+    return inside / denominator if denominator else math.nan
+
+
 def entropy(counts: np.ndarray) -> float:
     """Shannon entropy in bits of a count vector."""
     p = shares(counts)
@@ -63,8 +73,11 @@ def wasserstein_iqr(human: np.ndarray, synthetic: np.ndarray) -> float:
 
 
 def range_coverage(h_min: float, h_max: float, s_min: float, s_max: float) -> float:
-    """Share of the human range [min, max] that the synthetic range covers (SDMetrics)."""
-    if h_max == h_min:
-        return 1.0 if s_min <= h_min <= s_max else 0.0
+    """Share of the human range [min, max] that the synthetic range covers (SDMetrics).
+
+    NaN when the human range is a single value or either side has no values.
+    """
+    if h_max == h_min or any(math.isnan(v) for v in (h_min, h_max, s_min, s_max)):
+        return math.nan
     covered = (min(s_max, h_max) - max(s_min, h_min)) / (h_max - h_min)
     return float(min(1.0, max(0.0, covered)))

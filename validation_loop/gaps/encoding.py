@@ -55,9 +55,10 @@ class MixedEncoder:
             blocks += [scaled, missing.astype(float)]
         for column in self.categorical:
             levels = self.levels_[column]
-            codes = pd.Categorical(frame[column].astype("object"), categories=levels).codes
+            index = {level: code for code, level in enumerate(levels)}
+            codes = frame[column].astype("object").map(index).fillna(len(levels)).astype(int)
             onehot = np.zeros((len(frame), len(levels) + 1))
-            onehot[np.arange(len(frame)), np.where(codes < 0, len(levels), codes)] = 0.5
+            onehot[np.arange(len(frame)), codes.to_numpy()] = 0.5
             blocks.append(onehot)
         if not blocks:
             return np.zeros((len(frame), 0), dtype=np.float32)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from validation_loop.gaps.distances import js_distance, psi, tv_distance, wasserstein_iqr
@@ -129,8 +131,9 @@ def _numeric(
 def _categorical(column: str, human: SideProfile, synthetic: SideProfile) -> list[Finding]:
     """TV and JS distance and the chi-square test of one categorical column."""
     _, h, s = aligned_counts(human.categories[column], synthetic.categories[column])
-    tv = tv_distance(h, s)
-    js = js_distance(h, s)
+    empty = h.sum() == 0 or s.sum() == 0
+    tv = math.nan if empty else tv_distance(h, s)
+    js = math.nan if empty else js_distance(h, s)
     statistic, p = chi_square_test(h, s)
     action = f"reweight the categories of '{column}' toward the human shares"
     key = chi2_key(column)

@@ -22,6 +22,7 @@ from validation_loop.gaps.records import Finding
 from validation_loop.gaps.significance import (
     chi_square_test,
     correlation_difference_test,
+    correlation_tau2,
     ks_test,
 )
 from validation_loop.spec import Task
@@ -29,11 +30,12 @@ from validation_loop.spec import Task
 MAX_LABEL_VALUES = 10
 
 
-class SpearmanSide:
-    """Spearman correlations of one sample, ranking each column once.
+class CorrelationSide:
+    """Correlation statistics of one bounded sample, ranking each column once.
 
-    A pair with missing values is ranked again over the rows where both are present (as
-    SDMetrics does); otherwise the shared ranks give the same coefficient.
+    Spearman's coefficient is Pearson's on average ranks; a pair with missing values is ranked
+    again over the rows where both are present (as SDMetrics does). `tau2` feeds the
+    distribution-free test of a correlation difference.
     """
 
     def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
@@ -43,32 +45,45 @@ class SpearmanSide:
             c: stats.rankdata(frame[c].to_numpy(dtype=float)) for c in columns if self.complete[c]
         }
 
-    def __call__(self, a: str, b: str) -> tuple[float, int]:
-        """Spearman correlation of `a` and `b`, and the rows it used."""
+    def _ranked(self, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
+        """Ranks of both columns over the rows where both are present."""
         if self.complete[a] and self.complete[b]:
-            x, y, n = self.ranks[a], self.ranks[b], len(self.frame)
-        else:
-            both = self.frame[[a, b]].dropna()
-            x, y, n = stats.rankdata(both[a]), stats.rankdata(both[b]), len(both)
-        if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-            return math.nan, n
-        return float(np.corrcoef(x, y)[0, 1]), n
+            return self.ranks[a], self.ranks[b]
+        both = self.frame[[a, b]].dropna()
+        return stats.rankdata(both[a]), stats.rankdata(both[b])
+
+    def spearman(self, a: str, b: str) -> tuple[float, float, int]:
+        """Spearman correlation of `a` and `b`, its tau2, and the rows it used."""
+        x, y = self._ranked(a, b)
+        if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+            return math.nan, math.nan, int(x.size)
+        return float(np.corrcoef(x, y)[0, 1]), correlation_tau2(x, y), int(x.size)
+
+    def pearson_tau2(self, a: str, b: str) -> float:
+        """tau2 of the Pearson correlation of `a` and `b` on this sample."""
+        return correlation_tau2(
+            self.frame[a].to_numpy(dtype=float), self.frame[b].to_numpy(dtype=float)
+        )
 
 
 def _correlations(inputs: GapInputs, human: SideProfile, synthetic: SideProfile) -> list[Finding]:
     """Pearson (full data) and Spearman (samples) differences for every numeric pair."""
     findings = []
     numeric = inputs.columns.numeric
-    h_spearman = SpearmanSide(inputs.human_sample, numeric)
-    s_spearman = SpearmanSide(inputs.synthetic_sample, numeric)
+    h_side = CorrelationSide(inputs.human_sample, numeric)
+    s_side = CorrelationSide(inputs.synthetic_sample, numeric)
     for a, b in combinations(numeric, 2):
+        (r_h, n_h), (r_s, n_s) = human.correlations[(a, b)], synthetic.correlations[(a, b)]
         coefficients = {
-            "pearson": (human.correlations[(a, b)], synthetic.correlations[(a, b)]),
-            "spearman": (h_spearman(a, b), s_spearman(a, b)),
+            "pearson": (
+                (r_h, h_side.pearson_tau2(a, b), n_h),
+                (r_s, s_side.pearson_tau2(a, b), n_s),
+            ),
+            "spearman": (h_side.spearman(a, b), s_side.spearman(a, b)),
         }
-        for name, ((r_h, n_h), (r_s, n_s)) in coefficients.items():
+        for name, ((r_h, tau_h, n_h), (r_s, tau_s, n_s)) in coefficients.items():
             diff = abs(r_h - r_s)
-            p = correlation_difference_test(r_h, n_h, r_s, n_s)
+            p = correlation_difference_test(r_h, tau_h, n_h, r_s, tau_s, n_s)
             findings += [
                 Finding(
                     "pairwise",

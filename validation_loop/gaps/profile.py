@@ -76,7 +76,7 @@ def profile(
         col = quote_ident(column)
         low, high = bounds.get(column, (math.nan, math.nan))
         outside = (
-            f"count_if({col} < {low!r} OR {col} > {high!r})"
+            f"coalesce(count_if({col} < {low!r} OR {col} > {high!r}), 0)"
             if math.isfinite(low) and math.isfinite(high)
             else "0"
         )

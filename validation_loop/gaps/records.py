@@ -3,7 +3,8 @@
 A metric module yields `Finding`s: a value, a p-value where the metric has a test, and the rule
 (warn and error thresholds) that can make it a gap. `grade` applies the false discovery rate to
 all p-values of one report and turns findings into `GapRecord`s: a finding is a gap only when its
-effect crosses a threshold *and* its q-value is below `fdr_alpha`, so a small batch cannot prove a
+effect crosses a threshold *and* its q-value is small enough (`fdr_alpha` for a warn, the stricter
+`fdr_alpha_error` for an error), so a small batch cannot prove a
 small gap and a huge batch does not flag a trivial one.
 """
 
@@ -77,7 +78,7 @@ def grade(findings: list[Finding], overrides: dict[str, float]) -> list[GapRecor
 
     Findings that share a `test_key` are effect sizes of one test: it counts once in the FDR.
     """
-    rules, alpha = resolve_rules(overrides)
+    rules, alpha, alpha_error = resolve_rules(overrides)
     tests: dict[str, float] = {}
     for index, finding in enumerate(findings):
         if finding.p_value is not None and not math.isnan(finding.p_value):
@@ -91,11 +92,12 @@ def grade(findings: list[Finding], overrides: dict[str, float]) -> list[GapRecor
         rule = rules[finding.rule] if finding.rule else None
         effect = finding.value if finding.effect is None else finding.effect
         level: Severity = rule.level(effect) if rule else "info"
-        significant = q is not None and q <= alpha
-        severity: Severity = level if significant else "info"
+        severity: Severity = level if q is not None and q <= alpha else "info"
+        if severity == "error" and q is not None and q > alpha_error:
+            severity = "warn"
         threshold = None
         if rule is not None:
-            threshold = rule.error if level == "error" else rule.warn
+            threshold = rule.error if severity == "error" else rule.warn
         message = finding.summary
         if severity != "info" and rule is not None:
             side = "above" if rule.higher_is_worse else "below"

@@ -1,7 +1,8 @@
 """The thresholds that make a finding a gap: names, defaults, overrides from `loop.yaml`.
 
 Override any of them in `thresholds:` as `<name>.warn` or `<name>.error`, and the false
-discovery rate with `fdr_alpha`.
+discovery rates with `fdr_alpha` (a warn needs q <= 0.05 by default) and `fdr_alpha_error` (an
+error needs the stronger evidence q <= 0.01).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Literal
 
 Severity = Literal["info", "warn", "error"]
 DEFAULT_FDR_ALPHA = 0.05
+DEFAULT_FDR_ALPHA_ERROR = 0.01
+EVIDENCE_KEYS = ("fdr_alpha", "fdr_alpha_error")
 
 
 @dataclass(frozen=True)
@@ -126,19 +129,19 @@ RULES: dict[str, Rule] = {
 
 def threshold_names() -> list[str]:
     """Every key `thresholds:` accepts."""
-    return ["fdr_alpha", *(f"{n}.{level}" for n in RULES for level in ("warn", "error"))]
+    return [*EVIDENCE_KEYS, *(f"{n}.{level}" for n in RULES for level in ("warn", "error"))]
 
 
-def resolve_rules(overrides: dict[str, float]) -> tuple[dict[str, Rule], float]:
-    """The rules with `<rule>.warn` / `<rule>.error` overrides applied, and the FDR alpha."""
+def resolve_rules(overrides: dict[str, float]) -> tuple[dict[str, Rule], float, float]:
+    """The rules with `<rule>.warn` / `<rule>.error` overrides applied, and the FDR levels
+    a warn and an error need."""
     rules = dict(RULES)
     for key, value in overrides.items():
-        if key == "fdr_alpha":
+        if key in EVIDENCE_KEYS:
             continue
         name, _, level = key.rpartition(".")
         if name not in rules or level not in ("warn", "error"):
-            known = ", ".join(sorted(f"{n}.warn|error" for n in rules))
-            raise ValueError(f"thresholds.{key}: unknown threshold (known: fdr_alpha, {known})")
+            raise ValueError(f"thresholds.{key}: unknown threshold (known: {threshold_names()})")
         rule = rules[name]
         rules[name] = Rule(
             rule.name,
@@ -147,4 +150,8 @@ def resolve_rules(overrides: dict[str, float]) -> tuple[dict[str, Rule], float]:
             rule.higher_is_worse,
             rule.description,
         )
-    return rules, overrides.get("fdr_alpha", DEFAULT_FDR_ALPHA)
+    return (
+        rules,
+        overrides.get("fdr_alpha", DEFAULT_FDR_ALPHA),
+        overrides.get("fdr_alpha_error", DEFAULT_FDR_ALPHA_ERROR),
+    )

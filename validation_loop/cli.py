@@ -186,7 +186,7 @@ def cmd_ingest(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
-    """Ingest landing files and refresh the loop's assets."""
+    """Ingest landing files, then rebuild the inventory and compare the two sides."""
     from validation_loop.defs.runs import LoopRunner, dagster_instance
     from validation_loop.inventory import loop_inventory
     from validation_loop.landing import landing_files
@@ -196,7 +196,7 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
     waiting = landing_files(home.loop(args.name))
     outcomes = runner.ingest((f.source, f.path) for f in waiting)
     rejected = _print_outcomes(outcomes)
-    runner.refresh()
+    runner.compare()
     report = loop_inventory(home, args.name)
     new = sum(1 for o in outcomes if o.error is None and o.new)
     print(
@@ -208,6 +208,16 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         f"{len(report['synthetic_batches'])} synthetic batch(es), {report['synthetic_rows']} rows; "
         f"{len(report['rejected_files'])} file(s) in quarantine"
     )
+    comparison = report["latest_comparison"]
+    if comparison is None:
+        print("gaps: nothing to compare yet (needs a human and a synthetic batch)")
+    else:
+        counts = comparison["counts"]
+        print(
+            f"gaps against generator {comparison['generator_version'] or '(unversioned)'}: "
+            f"{counts['error']} error, {counts['warn']} warn, {counts['info']} info "
+            f"(validation-loop report {args.name})"
+        )
     return EXIT_OK
 
 

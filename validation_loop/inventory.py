@@ -1,10 +1,12 @@
-"""What a loop holds: its accepted batches with lineage and its rejected files with reasons."""
+"""What a loop holds: batches with lineage, rejected files with reasons, its latest gaps."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
+from validation_loop.gaps.store import latest_gaps
 from validation_loop.home import Home
 from validation_loop.warehouse import Warehouse, list_batches, list_rejections
 
@@ -21,6 +23,7 @@ def loop_inventory(home: Home, loop: str) -> dict[str, Any]:
     with Warehouse(home.warehouse_path).read() as con:
         batches = [_jsonable(b) for b in list_batches(con, loop)]
         rejections = [_jsonable(r) for r in list_rejections(con, loop)]
+        records = [_jsonable(r) for r in latest_gaps(con, loop)]
     human = [b for b in batches if b["source"] == "human"]
     synthetic = [b for b in batches if b["source"] == "synthetic"]
     return {
@@ -32,4 +35,40 @@ def loop_inventory(home: Home, loop: str) -> dict[str, Any]:
         "human_rows": sum(b["row_count"] for b in human),
         "synthetic_rows": sum(b["row_count"] for b in synthetic),
         "rejected_files": rejections,
+        "latest_comparison": _comparison(records),
+    }
+
+
+def _comparison(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The latest comparison: its batches, counts per severity and its gaps."""
+    if not records:
+        return None
+    first = records[0]
+    counts = dict.fromkeys(("error", "warn", "info"), 0)
+    for record in records:
+        counts[record["severity"]] += 1
+    keep = (
+        "kind",
+        "metric",
+        "columns",
+        "slice",
+        "value",
+        "threshold",
+        "p_value",
+        "q_value",
+        "severity",
+        "message",
+    )
+    return {
+        "comparison_id": first["comparison_id"],
+        "computed_at": first["computed_at"],
+        "generator_version": first["generator_version"],
+        "human_batches": first["human_batches"],
+        "synthetic_batches": first["synthetic_batches"],
+        "counts": counts,
+        "gaps": [
+            {k: json.loads(r[k]) if k == "slice" and r[k] else r[k] for k in keep}
+            for r in records
+            if r["severity"] != "info"
+        ],
     }

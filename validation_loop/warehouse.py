@@ -56,6 +56,24 @@ CREATE TABLE IF NOT EXISTS {db}.main.rejections (
     rejected_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (loop, source, sha256)
 );
+CREATE TABLE IF NOT EXISTS {db}.main.gap_records (
+    loop VARCHAR NOT NULL,
+    comparison_id VARCHAR NOT NULL,
+    computed_at TIMESTAMPTZ NOT NULL,
+    generator_version VARCHAR,
+    human_batches VARCHAR[] NOT NULL,
+    synthetic_batches VARCHAR[] NOT NULL,
+    kind VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    columns VARCHAR[] NOT NULL,
+    slice JSON,
+    value DOUBLE,
+    threshold DOUBLE,
+    p_value DOUBLE,
+    q_value DOUBLE,
+    severity VARCHAR NOT NULL,
+    message VARCHAR NOT NULL
+);
 """
 
 
@@ -163,7 +181,7 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def fetch_dicts(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
     """Run a query and return its rows as dicts keyed by column name."""
     cursor = con.execute(sql, params or [])

@@ -1,4 +1,4 @@
-"""Assets of one loop: its batches (one partition each) and its inventory of batches and rejects."""
+"""Assets of one loop: its batches (one partition each), its inventory, and its gap records."""
 
 from pathlib import Path
 from typing import Any
@@ -9,11 +9,12 @@ from pydantic import Field
 from validation_loop.defs.partitions import batch_partitions
 from validation_loop.defs.resources import HomeResource
 from validation_loop.errors import BatchRejected
+from validation_loop.gaps.store import compare_loop
 from validation_loop.ingest import BatchRecord
 from validation_loop.inventory import loop_inventory
 from validation_loop.landing import ingest_batch
 from validation_loop.render.markdown import table_markdown, to_markdown
-from validation_loop.render.tables import Table, inventory_document
+from validation_loop.render.tables import Table, gaps_table, inventory_document
 from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident
 
 PREVIEW_ROWS = 5
@@ -36,6 +37,11 @@ class BatchConfig(dg.Config):
 def batches_key(loop: str) -> dg.AssetKey:
     """The asset key of a loop's batches."""
     return dg.AssetKey([loop, "batches"])
+
+
+def gaps_key(loop: str) -> dg.AssetKey:
+    """The asset key of a loop's gap records."""
+    return dg.AssetKey([loop, "gaps"])
 
 
 def inventory_key(loop: str) -> dg.AssetKey:
@@ -162,3 +168,43 @@ def build_inventory_asset(loop: str) -> dg.AssetsDefinition:
         )
 
     return inventory
+
+
+def build_gaps_asset(loop: str) -> dg.AssetsDefinition:
+    """The asset that compares the human truth with the current synthetic batches."""
+
+    @dg.asset(
+        key=gaps_key(loop),
+        deps=[batches_key(loop)],
+        group_name=loop,
+        kinds={"duckdb"},
+        description=(
+            f"Where loop `{loop}`'s synthetic data differs from its human data: marginal, "
+            "pairwise, coverage, diversity, privacy and bias gaps (docs/metrics.md), graded "
+            "with effect thresholds and a false discovery rate, kept in `gap_records`."
+        ),
+    )
+    def gaps(home: HomeResource) -> dg.MaterializeResult:
+        outcome = compare_loop(home.home(), home.spec(loop))
+        if outcome is None:
+            return dg.MaterializeResult(
+                metadata={"status": "nothing to compare yet: needs a human and a synthetic batch"}
+            )
+        comparison, result, comparison_id = outcome
+        counts = result.counts()
+        records = [r.to_dict() for r in result.records]
+        return dg.MaterializeResult(
+            metadata={
+                "comparison_id": comparison_id,
+                "generator_version": comparison.generator_version or "",
+                "human_rows": result.human_rows,
+                "synthetic_rows": result.synthetic_rows,
+                "errors": counts["error"],
+                "warnings": counts["warn"],
+                "metrics": len(records),
+                "seconds": round(sum(result.seconds.values()), 2),
+                "gaps": dg.MetadataValue.md(table_markdown(gaps_table(records))),
+            }
+        )
+
+    return gaps

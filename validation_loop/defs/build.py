@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from validation_loop.defs.assets import build_batches_asset, build_inventory_asset
+from validation_loop.defs.assets import (
+    build_batches_asset,
+    build_gaps_asset,
+    build_inventory_asset,
+)
 from validation_loop.defs.jobs import build_jobs
 from validation_loop.defs.resources import HomeResource
 from validation_loop.defs.sensors import build_landing_sensor
@@ -13,10 +17,10 @@ from validation_loop.home import Home
 
 def loop_definitions(loop: str) -> dg.Definitions:
     """Assets, jobs and sensors of one loop."""
-    ingest, refresh = build_jobs(loop)
+    ingest, compare = build_jobs(loop)
     return dg.Definitions(
-        assets=[build_batches_asset(loop), build_inventory_asset(loop)],
-        jobs=[ingest, refresh],
+        assets=[build_batches_asset(loop), build_inventory_asset(loop), build_gaps_asset(loop)],
+        jobs=[ingest, compare],
         sensors=[build_landing_sensor(loop)],
     )
 

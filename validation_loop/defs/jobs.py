@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from validation_loop.defs.assets import batches_key, inventory_key
+from validation_loop.defs.assets import batches_key, gaps_key, inventory_key
 from validation_loop.defs.partitions import batch_partitions
 
 if TYPE_CHECKING:
@@ -20,24 +20,27 @@ def ingest_job_name(loop: str) -> str:
     return f"{loop}_ingest_batch"
 
 
-def refresh_job_name(loop: str) -> str:
-    """Name of the job that rebuilds the loop's unpartitioned assets."""
-    return f"{loop}_refresh_inventory"
+def compare_job_name(loop: str) -> str:
+    """Name of the job that rebuilds the inventory and compares human with synthetic."""
+    return f"{loop}_compare_batches"
 
 
 def build_jobs(
     loop: str,
 ) -> tuple[UnresolvedAssetJobDefinition, UnresolvedAssetJobDefinition]:
-    """The loop's ingest job (one batch partition per run) and its refresh job."""
+    """The loop's ingest job (one batch partition per run) and its compare job."""
     ingest = dg.define_asset_job(
         ingest_job_name(loop),
         selection=dg.AssetSelection.assets(batches_key(loop)),
         partitions_def=batch_partitions(loop),
         description=f"Ingest one batch file of loop {loop} into the warehouse.",
     )
-    refresh = dg.define_asset_job(
-        refresh_job_name(loop),
-        selection=dg.AssetSelection.assets(inventory_key(loop)),
-        description=f"Rebuild what loop {loop} reports from the warehouse.",
+    compare = dg.define_asset_job(
+        compare_job_name(loop),
+        selection=dg.AssetSelection.assets(inventory_key(loop), gaps_key(loop)),
+        description=(
+            f"Rebuild loop {loop}'s inventory and compare its human truth with the current "
+            "synthetic batches."
+        ),
     )
-    return ingest, refresh
+    return ingest, compare

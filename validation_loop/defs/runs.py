@@ -12,7 +12,7 @@ import dagster as dg
 
 from validation_loop.defs.assets import batch_run_config, batches_key
 from validation_loop.defs.build import build_definitions
-from validation_loop.defs.jobs import ingest_job_name, refresh_job_name
+from validation_loop.defs.jobs import compare_job_name, ingest_job_name
 from validation_loop.defs.partitions import batch_partitions
 from validation_loop.errors import ValidationLoopError
 from validation_loop.home import Home, Source
@@ -126,13 +126,13 @@ class LoopRunner:
             batch = find_batch(con, self.loop, key)
         return FileOutcome(path, key, batch, bool(new_value and new_value.value), None)
 
-    def refresh(self) -> None:
-        """Rebuild the loop's unpartitioned assets; raises if the run fails."""
-        job = self.definitions.resolve_job_def(refresh_job_name(self.loop))
+    def compare(self) -> None:
+        """Rebuild the inventory and the gap records; raises if the run fails."""
+        job = self.definitions.resolve_job_def(compare_job_name(self.loop))
         result = job.execute_in_process(
             instance=self.instance, run_config=QUIET, raise_on_error=False
         )
         if not result.success:
             raise ValidationLoopError(
-                f"{refresh_job_name(self.loop)} failed: {_failure_message(result)}"
+                f"{compare_job_name(self.loop)} failed: {_failure_message(result)}"
             )

@@ -43,6 +43,19 @@ def inventory_document(report: dict[str, Any]) -> Document:
         ]
 
     rejected = report["rejected_files"]
+    comparison = report.get("latest_comparison")
+    gap_facts: list[tuple[str, Any]] = []
+    gap_tables: list[Table] = []
+    if comparison is not None:
+        counts = comparison["counts"]
+        gap_facts = [
+            ("generator version compared", comparison["generator_version"]),
+            (
+                "gaps",
+                f"{counts['error']} error, {counts['warn']} warn ({sum(counts.values())} metrics)",
+            ),
+        ]
+        gap_tables = [gaps_table(comparison["gaps"], limit=50)]
     return Document(
         title=f"Loop {report['loop']}: batches",
         facts=[
@@ -51,9 +64,11 @@ def inventory_document(report: dict[str, Any]) -> Document:
             ("synthetic batches", len(report["synthetic_batches"])),
             ("synthetic rows", report["synthetic_rows"]),
             ("rejected files", len(rejected)),
+            *gap_facts,
             ("created at", report["created_at"]),
         ],
         tables=[
+            *gap_tables,
             Table("Human batches", batch_columns, batch_rows(report["human_batches"])),
             Table("Synthetic batches", batch_columns, batch_rows(report["synthetic_batches"])),
             Table(
@@ -83,4 +98,31 @@ def inventory_document(report: dict[str, Any]) -> Document:
                 ],
             ),
         ],
+    )
+
+
+def gaps_table(records: list[dict[str, Any]], limit: int = 20) -> Table:
+    """The worst records (as stored or as `GapRecord.to_dict()`) as a table."""
+
+    def number(value: Any) -> str:
+        return "" if value is None else f"{value:.3g}"
+
+    shown = [r for r in records if r["severity"] != "info"][:limit]
+    return Table(
+        "Gaps",
+        ["severity", "kind", "metric", "columns", "slice", "value", "threshold", "q"],
+        [
+            [
+                r["severity"],
+                r["kind"],
+                r["metric"],
+                ", ".join(r["columns"]),
+                "" if r["slice"] is None else str(r["slice"]),
+                number(r["value"]),
+                number(r["threshold"]),
+                number(r["q_value"]),
+            ]
+            for r in shown
+        ],
+        empty="no gaps at warn or error",
     )

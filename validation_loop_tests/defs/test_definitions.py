@@ -21,10 +21,14 @@ def test_every_loop_gets_assets_jobs_and_a_sensor(home, spec) -> None:
     )
     defs = build_definitions(other)
     jobs = {j.name for j in defs.resolve_all_job_defs()}
-    assert {"churn_ingest_batch", "churn_refresh_inventory", "second_ingest_batch"} <= jobs
+    assert {"churn_ingest_batch", "churn_compare_batches", "second_ingest_batch"} <= jobs
     assert defs.resolve_sensor_def("second_landing_sensor") is not None
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"churn/batches", "churn/inventory", "second/batches", "second/inventory"}
+    assert keys == {
+        f"{loop}/{asset}"
+        for loop in ("churn", "second")
+        for asset in ("batches", "inventory", "gaps")
+    }
 
 
 def test_workspace_yaml_loads(home, spec, tmp_path) -> None:

@@ -1,0 +1,53 @@
+"""Which rows a loop compares: all human truth against the current generator's synthetic batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from validation_loop.spec import LoopSpec
+from validation_loop.warehouse import quote_ident, quote_literal
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The batches on each side of a comparison and the SQL that reads them."""
+
+    human_batches: list[str]
+    synthetic_batches: list[str]
+    generator_version: str | None
+    human_sql: str
+    synthetic_sql: str
+
+
+def _ids(batches: list[str]) -> str:
+    """A SQL list of batch ids."""
+    return ", ".join(quote_literal(b) for b in batches)
+
+
+def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Comparison | None:
+    """Every human batch against the synthetic batches of the newest generator version.
+
+    The newest synthetic batch decides the version; without a version it is compared alone.
+    None when either side has no batch yet.
+    """
+    rows = con.execute(
+        "SELECT batch_id, source, generator_version FROM batches WHERE loop = ? "
+        "ORDER BY ingested_at, batch_id",
+        [spec.name],
+    ).fetchall()
+    human = [b for b, source, _ in rows if source == "human"]
+    synthetic = [(b, v) for b, source, v in rows if source == "synthetic"]
+    if not human or not synthetic:
+        return None
+    newest_batch, version = synthetic[-1]
+    current = [b for b, v in synthetic if v == version] if version else [newest_batch]
+    schema = quote_ident(spec.name)
+    return Comparison(
+        human_batches=human,
+        synthetic_batches=current,
+        generator_version=version,
+        human_sql=f"SELECT * FROM {schema}.human WHERE _batch_id IN ({_ids(human)})",
+        synthetic_sql=f"SELECT * FROM {schema}.synthetic WHERE _batch_id IN ({_ids(current)})",
+    )

@@ -1,0 +1,80 @@
+"""Compare a loop's current sides and keep every comparison's records in the warehouse."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from validation_loop.gaps.compute import GapResult, compute_gaps
+from validation_loop.gaps.selection import Comparison, current_comparison
+from validation_loop.home import Home
+from validation_loop.spec import LoopSpec
+from validation_loop.warehouse import Warehouse, fetch_dicts
+
+
+def _number(value: float | None) -> float | None:
+    """NaN and infinities stored as NULL."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def store_gaps(
+    con: duckdb.DuckDBPyConnection, loop: str, comparison: Comparison, result: GapResult
+) -> str:
+    """Append one comparison's records to `gap_records`; returns its comparison id."""
+    comparison_id = uuid.uuid4().hex[:16]
+    computed_at = datetime.now(UTC)
+    rows = [
+        [
+            loop,
+            comparison_id,
+            computed_at,
+            comparison.generator_version,
+            comparison.human_batches,
+            comparison.synthetic_batches,
+            r.kind,
+            r.metric,
+            r.columns,
+            None if r.slice is None else json.dumps(r.slice),
+            _number(r.value),
+            _number(r.threshold),
+            _number(r.p_value),
+            _number(r.q_value),
+            r.severity,
+            r.message,
+        ]
+        for r in result.records
+    ]
+    con.executemany(
+        "INSERT INTO gap_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+    )
+    return comparison_id
+
+
+def latest_gaps(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any]]:
+    """The records of the loop's most recent comparison, worst first."""
+    return fetch_dicts(
+        con,
+        "SELECT * FROM gap_records WHERE loop = $loop AND comparison_id = ("
+        "  SELECT comparison_id FROM gap_records WHERE loop = $loop "
+        "  ORDER BY computed_at DESC LIMIT 1) "
+        "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, kind, metric",
+        {"loop": loop},
+    )
+
+
+def compare_loop(home: Home, spec: LoopSpec) -> tuple[Comparison, GapResult, str] | None:
+    """Compare the loop's current sides, keep the records; None when a side has no batch yet."""
+    warehouse = Warehouse(home.warehouse_path)
+    with warehouse.read() as con:
+        comparison = current_comparison(con, spec)
+        if comparison is None:
+            return None
+        result = compute_gaps(con, spec, comparison.human_sql, comparison.synthetic_sql)
+    with warehouse.write() as con:
+        comparison_id = store_gaps(con, spec.name, comparison, result)
+    return comparison, result, comparison_id

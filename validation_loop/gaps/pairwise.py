@@ -24,6 +24,7 @@ from validation_loop.gaps.significance import (
     correlation_difference_test,
     correlation_tau2,
     ks_test,
+    standardise,
 )
 from validation_loop.spec import Task
 
@@ -31,7 +32,7 @@ MAX_LABEL_VALUES = 10
 
 
 class CorrelationSide:
-    """Correlation statistics of one bounded sample, ranking each column once.
+    """Correlation statistics of one bounded sample, standardising each column once.
 
     Spearman's coefficient is Pearson's on average ranks; a pair with missing values is ranked
     again over the rows where both are present (as SDMetrics does). `tau2` feeds the
@@ -40,30 +41,36 @@ class CorrelationSide:
 
     def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
         self.frame = frame
-        self.complete = {c: not frame[c].isna().any() for c in columns}
+        complete = [c for c in columns if not frame[c].isna().any()]
+        self.values = {c: standardise(frame[c].to_numpy(dtype=float)) for c in complete}
         self.ranks = {
-            c: stats.rankdata(frame[c].to_numpy(dtype=float)) for c in columns if self.complete[c]
+            c: standardise(stats.rankdata(frame[c].to_numpy(dtype=float))) for c in complete
         }
 
-    def _ranked(self, a: str, b: str) -> tuple[np.ndarray, np.ndarray]:
-        """Ranks of both columns over the rows where both are present."""
-        if self.complete[a] and self.complete[b]:
-            return self.ranks[a], self.ranks[b]
+    def _pair(
+        self, a: str, b: str, ranked: bool
+    ) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+        """Both columns standardised over the rows where both are present (ranks if asked)."""
+        cache = self.ranks if ranked else self.values
+        if a in cache and b in cache:
+            return cache[a], cache[b], len(self.frame)
         both = self.frame[[a, b]].dropna()
-        return stats.rankdata(both[a]), stats.rankdata(both[b])
+        x, y = both[a].to_numpy(dtype=float), both[b].to_numpy(dtype=float)
+        if ranked:
+            x, y = stats.rankdata(x), stats.rankdata(y)
+        return standardise(x), standardise(y), len(both)
 
     def spearman(self, a: str, b: str) -> tuple[float, float, int]:
         """Spearman correlation of `a` and `b`, its tau2, and the rows it used."""
-        x, y = self._ranked(a, b)
-        if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-            return math.nan, math.nan, int(x.size)
-        return float(np.corrcoef(x, y)[0, 1]), correlation_tau2(x, y), int(x.size)
+        x, y, n = self._pair(a, b, ranked=True)
+        if x is None or y is None:
+            return math.nan, math.nan, n
+        return float(np.dot(x, y)) / n, correlation_tau2(x, y), n
 
     def pearson_tau2(self, a: str, b: str) -> float:
         """tau2 of the Pearson correlation of `a` and `b` on this sample."""
-        return correlation_tau2(
-            self.frame[a].to_numpy(dtype=float), self.frame[b].to_numpy(dtype=float)
-        )
+        x, y, _ = self._pair(a, b, ranked=False)
+        return math.nan if x is None or y is None else correlation_tau2(x, y)
 
 
 def _correlations(inputs: GapInputs, human: SideProfile, synthetic: SideProfile) -> list[Finding]:

@@ -16,6 +16,7 @@ from validation_loop.gaps.distances import (
     tv_distance,
     wasserstein_iqr,
 )
+from validation_loop.gaps.significance import correlation_tau2, standardise
 
 
 def test_tv_distance_by_hand() -> None:
@@ -58,3 +59,15 @@ def test_range_coverage_and_boundary_adherence() -> None:
     assert math.isnan(range_coverage(5, 5, 0, 10))
     assert boundary_adherence(37, 38, 50, human_has_missing=False) == pytest.approx(0.74)
     assert boundary_adherence(37, 38, 50, human_has_missing=True) == pytest.approx(37 / 38)
+
+
+def test_correlation_tau2_is_normal_theory_for_normal_data() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200_000)
+    y = 0.6 * x + 0.8 * rng.normal(size=x.size)
+    tau2 = correlation_tau2(standardise(x), standardise(y))
+    assert tau2 == pytest.approx((1 - 0.6**2) ** 2, rel=0.03)
+    heavy = rng.standard_t(3, size=(2, 200_000))
+    assert correlation_tau2(standardise(heavy[0]), standardise(heavy[0] + heavy[1])) > (
+        (1 - 0.5) ** 2 * 1.5
+    )

@@ -162,6 +162,15 @@ def _print_outcomes(outcomes: Sequence[FileOutcome]) -> int:
             )
             for warning in batch.warnings:
                 print(f"  warning: {warning}")
+            suite = outcome.suite or {}
+            if suite.get("failed_errors"):
+                print(
+                    f"  expectation suite: {suite['failed_errors']} error-level expectation(s) "
+                    "failed; the batch is left out of gap checks",
+                    file=sys.stderr,
+                )
+            if suite.get("failed_warnings"):
+                print(f"  expectation suite: {suite['failed_warnings']} warning(s)")
     return rejected
 
 

@@ -67,6 +67,30 @@ class AnnotationSpec(BaseModel):
     annotator_column: str | None = Field(None, description="Long format: the annotator id column.")
 
 
+class QualitySpec(BaseModel):
+    """Batch expectations and human-label quality settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    range_tolerance: float = Field(
+        0.1, ge=0, description="Generated numeric ranges widen the human range by this share."
+    )
+    max_categories: int = Field(
+        200, ge=1, description="Columns with more human categories get no in-set expectation."
+    )
+    consensus: Literal["majority", "dawid_skene"] = Field(
+        "majority", description="How long-format judgements become one label per item."
+    )
+    min_item_agreement: float = Field(
+        0.5, ge=0, le=1, description="Items below this agreement are left out of the truth."
+    )
+    alpha_warn: float = Field(0.67, description="Krippendorff's alpha below this warns.")
+    alpha_error: float = Field(0.4, description="Krippendorff's alpha below this is an error.")
+    gold: dict[str, str | float] = Field(
+        default_factory=dict, description="Gold labels by item id, for annotator accuracy."
+    )
+
+
 class LoopSpec(BaseModel):
     """A validated `loop.yaml`."""
 
@@ -93,6 +117,7 @@ class LoopSpec(BaseModel):
         description="Strings read as missing in CSV batches.",
     )
     seed: int = Field(0, description="Seed for every random choice the loop makes.")
+    quality: QualitySpec = Field(default_factory=QualitySpec)
     sample_rows: int = Field(
         200_000, ge=1_000, description="Rows per side the sample-based gap checks use at most."
     )

@@ -56,6 +56,23 @@ CREATE TABLE IF NOT EXISTS {db}.main.rejections (
     rejected_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (loop, source, sha256)
 );
+CREATE TABLE IF NOT EXISTS {db}.main.expectation_results (
+    loop VARCHAR NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    validated_at TIMESTAMPTZ NOT NULL,
+    position INTEGER NOT NULL,
+    check_name VARCHAR NOT NULL,
+    expectation_type VARCHAR NOT NULL,
+    columns VARCHAR[] NOT NULL,
+    severity VARCHAR NOT NULL,
+    success BOOLEAN NOT NULL,
+    observed_value JSON,
+    unexpected_count BIGINT,
+    unexpected_percent DOUBLE,
+    element_count BIGINT,
+    unexpected_examples JSON,
+    expected VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS {db}.main.gap_records (
     loop VARCHAR NOT NULL,
     comparison_id VARCHAR NOT NULL,

@@ -1,5 +1,6 @@
 """Assets of one loop: its batches (one partition each), its inventory, and its gap records."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,12 @@ from validation_loop.defs.partitions import batch_partitions
 from validation_loop.defs.resources import HomeResource
 from validation_loop.errors import BatchRejected
 from validation_loop.gaps.store import compare_loop
+from validation_loop.home import Home
 from validation_loop.ingest import BatchRecord
 from validation_loop.inventory import loop_inventory
 from validation_loop.landing import ingest_batch
+from validation_loop.quality.suite import SUITE_FILE, SuiteError, read_entries
+from validation_loop.quality.validation import ExpectationOutcome, check_names, validate_batch
 from validation_loop.render.markdown import table_markdown, to_markdown
 from validation_loop.render.tables import Table, gaps_table, inventory_document
 from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident
@@ -72,18 +76,107 @@ def _preview(home: HomeResource, batch: BatchRecord) -> str:
     return table_markdown(Table("preview", columns, [list(r.values()) for r in rows]))
 
 
-def build_batches_asset(loop: str) -> dg.AssetsDefinition:
-    """The partitioned asset that ingests one batch file per partition."""
+SUITE_CHECK = "expectation_suite"
+
+
+def suite_check_specs(home: Home, loop: str) -> list[dg.AssetCheckSpec]:
+    """One check per expectation of the loop's suite as it is now, plus the suite as a whole.
+
+    Error-severity expectations block: a batch that fails one is left out of the gap checks.
+    """
+    key = batches_key(loop)
+    specs = [
+        dg.AssetCheckSpec(
+            SUITE_CHECK,
+            asset=key,
+            blocking=True,
+            description="Every expectation of the suite; fails on any error-severity failure.",
+        )
+    ]
+    try:
+        entries = read_entries(home.loop(loop).root / SUITE_FILE)
+    except SuiteError:
+        return specs  # the run reports the broken suite
+    for name, entry in zip(check_names(entries), entries, strict=True):
+        critical = str(entry.get("severity", "critical")) == "critical"
+        specs.append(
+            dg.AssetCheckSpec(
+                name,
+                asset=key,
+                blocking=critical,
+                description=f"GX {entry.get('type')} ({'error' if critical else 'warn'})",
+            )
+        )
+    return specs
+
+
+def _check_result(outcome: ExpectationOutcome) -> dg.AssetCheckResult:
+    """An expectation's outcome as a Dagster check result, observed value beside threshold."""
+    return dg.AssetCheckResult(
+        check_name=outcome.check_name,
+        passed=outcome.success,
+        severity=(
+            dg.AssetCheckSeverity.ERROR
+            if outcome.severity == "error"
+            else dg.AssetCheckSeverity.WARN
+        ),
+        metadata={
+            "observed_value": json.dumps(outcome.observed_value, default=str),
+            "expected": outcome.expected,
+            "unexpected_count": outcome.unexpected_count or 0,
+            "unexpected_percent": float(outcome.unexpected_percent or 0.0),
+            "unexpected_examples": json.dumps(outcome.unexpected_examples, default=str),
+        },
+    )
+
+
+def _suite_result(outcomes: list[ExpectationOutcome]) -> dg.AssetCheckResult:
+    """The suite as a whole: fails when an error-severity expectation failed."""
+    failed = [o for o in outcomes if not o.success]
+    errors = [o for o in failed if o.severity == "error"]
+    table = Table(
+        "failed expectations",
+        ["severity", "expectation", "columns", "observed", "expected"],
+        [
+            [
+                o.severity,
+                o.expectation_type,
+                ", ".join(o.columns),
+                json.dumps(o.observed_value, default=str)[:80],
+                o.expected[:80],
+            ]
+            for o in failed
+        ],
+        empty="every expectation passed",
+    )
+    return dg.AssetCheckResult(
+        check_name=SUITE_CHECK,
+        passed=not errors,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "expectations": len(outcomes),
+            "failed_errors": len(errors),
+            "failed_warnings": len(failed) - len(errors),
+            "failed": dg.MetadataValue.md(table_markdown(table)),
+        },
+    )
+
+
+def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
+    """The partitioned asset that ingests one batch file per partition and validates it."""
+    specs = suite_check_specs(home, loop)
+    declared = {spec.name for spec in specs}
 
     @dg.asset(
         key=batches_key(loop),
         partitions_def=batch_partitions(loop),
         group_name=loop,
         kinds={"duckdb"},
+        check_specs=specs,
         description=(
             f"Batches of loop `{loop}` in the DuckDB warehouse, one partition per file "
-            "(human or synthetic), with lineage. A rejected file fails its partition and is "
-            "kept in quarantine/ with the reason."
+            "(human or synthetic), with lineage, each validated by the loop's GX suite. A "
+            "rejected file fails its partition and is kept in quarantine/ with the reason."
         ),
     )
     def batches(
@@ -117,6 +210,9 @@ def build_batches_asset(loop: str) -> dg.AssetsDefinition:
         batch = outcome.batch
         if not outcome.new:
             context.log.info(f"batch {batch.batch_id} was already ingested; nothing changed")
+        outcomes = validate_batch(home.home(), spec, batch.batch_id)
+        checks = [_suite_result(outcomes)]
+        checks += [_check_result(o) for o in outcomes if o.check_name in declared]
         return dg.MaterializeResult(
             metadata={
                 "batch_id": batch.batch_id,
@@ -134,7 +230,8 @@ def build_batches_asset(loop: str) -> dg.AssetsDefinition:
                 ),
                 "archived_as": str(outcome.stored_as or ""),
                 "preview": dg.MetadataValue.md(_preview(home, batch)),
-            }
+            },
+            check_results=checks,
         )
 
     return batches

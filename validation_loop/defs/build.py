@@ -15,11 +15,15 @@ from validation_loop.defs.sensors import build_landing_sensor
 from validation_loop.home import Home
 
 
-def loop_definitions(loop: str) -> dg.Definitions:
-    """Assets, jobs and sensors of one loop."""
+def loop_definitions(home: Home, loop: str) -> dg.Definitions:
+    """Assets, jobs and sensors of one loop (the suite file decides its asset checks)."""
     ingest, compare = build_jobs(loop)
     return dg.Definitions(
-        assets=[build_batches_asset(loop), build_inventory_asset(loop), build_gaps_asset(loop)],
+        assets=[
+            build_batches_asset(home, loop),
+            build_inventory_asset(loop),
+            build_gaps_asset(loop),
+        ],
         jobs=[ingest, compare],
         sensors=[build_landing_sensor(loop)],
     )
@@ -28,6 +32,6 @@ def loop_definitions(loop: str) -> dg.Definitions:
 def build_definitions(home: Home) -> dg.Definitions:
     """Definitions for every loop that has a `loop.yaml` in the home."""
     return dg.Definitions.merge(
-        *(loop_definitions(loop) for loop in home.loop_names()),
+        *(loop_definitions(home, loop) for loop in home.loop_names()),
         dg.Definitions(resources={"home": HomeResource(path=str(home.root))}),
     )

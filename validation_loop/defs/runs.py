@@ -19,6 +19,7 @@ from validation_loop.home import Home, Source
 from validation_loop.ingest import BatchRecord, batch_key, file_sha256, find_batch
 from validation_loop.locks import file_lock
 from validation_loop.progress import Progress
+from validation_loop.quality.results import suite_summary
 from validation_loop.warehouse import Warehouse
 
 INSTANCE_CONFIG = """\
@@ -38,6 +39,7 @@ class FileOutcome:
     batch: BatchRecord | None
     new: bool
     error: str | None
+    suite: dict[str, int] | None = None
 
 
 def dagster_instance(home: Home) -> dg.DagsterInstance:
@@ -115,16 +117,21 @@ class LoopRunner:
         return outcomes
 
     def _outcome(self, path: Path, key: str, result: dg.ExecuteInProcessResult) -> FileOutcome:
-        """What one ingest run did, read back from its events and the warehouse."""
-        if not result.success:
-            return FileOutcome(path, key, None, False, _failure_message(result))
-        materialization = result.asset_materializations_for_node(
-            batches_key(self.loop).to_python_identifier()
-        )[0]
-        new_value = materialization.metadata.get("new")
+        """What one ingest run did, read back from its events and the warehouse.
+
+        A batch stored but failing its suite at error severity fails the run (the check is
+        blocking) yet is ingested: it comes back with its suite summary and no error.
+        """
         with Warehouse(self.home.warehouse_path).read() as con:
             batch = find_batch(con, self.loop, key)
-        return FileOutcome(path, key, batch, bool(new_value and new_value.value), None)
+            suite = suite_summary(con, self.loop, key) if batch else None
+        materializations = result.asset_materializations_for_node(
+            batches_key(self.loop).to_python_identifier()
+        )
+        if batch is None or not materializations:
+            return FileOutcome(path, key, None, False, _failure_message(result))
+        new_value = materializations[0].metadata.get("new")
+        return FileOutcome(path, key, batch, bool(new_value and new_value.value), None, suite)
 
     def compare(self) -> None:
         """Rebuild the inventory and the gap records; raises if the run fails."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from validation_loop.quality.results import blocked_batches
 from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import quote_ident, quote_literal
 
@@ -27,16 +28,22 @@ def _ids(batches: list[str]) -> str:
 
 
 def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Comparison | None:
-    """Every human batch against the synthetic batches of the newest generator version.
+    """Every usable human batch against the synthetic batches of the newest generator version.
 
-    The newest synthetic batch decides the version; without a version it is compared alone.
-    None when either side has no batch yet.
+    Batches whose expectation suite failed at error severity are left out. The newest synthetic
+    batch decides the version; without a version it is compared alone. None when either side
+    has no usable batch.
     """
-    rows = con.execute(
-        "SELECT batch_id, source, generator_version FROM batches WHERE loop = ? "
-        "ORDER BY ingested_at, batch_id",
-        [spec.name],
-    ).fetchall()
+    blocked = blocked_batches(con, spec.name)
+    rows = [
+        row
+        for row in con.execute(
+            "SELECT batch_id, source, generator_version FROM batches WHERE loop = ? "
+            "ORDER BY ingested_at, batch_id",
+            [spec.name],
+        ).fetchall()
+        if row[0] not in blocked
+    ]
     human = [b for b, source, _ in rows if source == "human"]
     synthetic = [(b, v) for b, source, v in rows if source == "synthetic"]
     if not human or not synthetic:

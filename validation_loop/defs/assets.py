@@ -210,7 +210,7 @@ def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
         batch = outcome.batch
         if not outcome.new:
             context.log.info(f"batch {batch.batch_id} was already ingested; nothing changed")
-        outcomes = validate_batch(home.home(), spec, batch.batch_id)
+        outcomes, docs_page = validate_batch(home.home(), spec, batch.batch_id)
         checks = [_suite_result(outcomes)]
         checks += [_check_result(o) for o in outcomes if o.check_name in declared]
         return dg.MaterializeResult(
@@ -230,6 +230,7 @@ def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
                 ),
                 "archived_as": str(outcome.stored_as or ""),
                 "preview": dg.MetadataValue.md(_preview(home, batch)),
+                "data_docs": dg.MetadataValue.url(docs_page.as_uri()),
             },
             check_results=checks,
         )

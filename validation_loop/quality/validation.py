@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -25,6 +26,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from validation_loop.home import Home
 from validation_loop.ingest import find_batch
+from validation_loop.quality.data_docs import publish
 from validation_loop.quality.suite import (
     SUITE_FILE,
     entry_columns,
@@ -115,8 +117,11 @@ def _placeholder(columns: list[str], rows: int) -> pd.DataFrame:
 
 def validate_relation(
     con: duckdb.DuckDBPyConnection, relation: str, entries: list[dict[str, Any]]
-) -> list[ExpectationOutcome]:
-    """Validate every entry on `relation` (SQL), a column group at a time."""
+) -> tuple[list[ExpectationOutcome], list[Any]]:
+    """Validate every entry on `relation` (SQL), a column group at a time.
+
+    Returns the outcomes and GX's own results (for Data Docs), both in suite order.
+    """
     context = _gx_context()
     batch_definition = (
         context.data_sources.add_pandas("warehouse")
@@ -131,6 +136,7 @@ def validate_relation(
         groups.setdefault(tuple(dict.fromkeys(entry_columns(entry))), []).append(position)
     names = check_names(entries)
     outcomes: dict[int, ExpectationOutcome] = {}
+    raw: dict[int, Any] = {}
     for group, positions in groups.items():
         if group:
             selected = ", ".join(quote_ident(c) for c in group)
@@ -145,6 +151,7 @@ def validate_relation(
         )
         del frame
         for position, item in zip(positions, result.results, strict=True):
+            raw[position] = item
             details = item.result or {}
             error = (item.exception_info or {}).get("exception_message")
             entry = entries[position]
@@ -164,7 +171,8 @@ def validate_relation(
                 ],
                 expected=_describe(entry),
             )
-    return [outcomes[p] for p in range(len(entries))]
+    order = range(len(entries))
+    return [outcomes[p] for p in order], [raw[p] for p in order]
 
 
 def ensure_suite(home: Home, spec: LoopSpec) -> None:
@@ -187,10 +195,13 @@ def refresh_suite(home: Home, spec: LoopSpec) -> int:
     return regenerate_suite(home.loop(spec.name).root / SUITE_FILE, spec, profile)
 
 
-def validate_batch(home: Home, spec: LoopSpec, batch_id: str) -> list[ExpectationOutcome]:
-    """Validate a stored batch with the loop's suite and keep the results.
+def validate_batch(
+    home: Home, spec: LoopSpec, batch_id: str
+) -> tuple[list[ExpectationOutcome], Path]:
+    """Validate a stored batch with the loop's suite, keep the results, publish Data Docs.
 
-    A human batch then refreshes the suite, so later batches are held to what it showed.
+    Returns the outcomes and the batch's Data Docs page. A human batch then refreshes the
+    suite, so later batches are held to what it showed.
     """
     ensure_suite(home, spec)
     entries = load_suite(home.loop(spec.name).root / SUITE_FILE, spec)
@@ -203,7 +214,7 @@ def validate_batch(home: Home, spec: LoopSpec, batch_id: str) -> list[Expectatio
             f"SELECT * EXCLUDE (_batch_id, _row) FROM {quote_ident(spec.name)}."
             f"{quote_ident(batch.source)} WHERE _batch_id = {quote_literal(batch_id)}"
         )
-        outcomes = validate_relation(con, relation, entries)
+        outcomes, results = validate_relation(con, relation, entries)
     validated_at = datetime.now(UTC)
     with warehouse.write() as con:
         con.executemany(
@@ -229,6 +240,7 @@ def validate_batch(home: Home, spec: LoopSpec, batch_id: str) -> list[Expectatio
                 for o in outcomes
             ],
         )
+    page = publish(home.loop(spec.name), spec.name, entries, batch_id, results, validated_at)
     if batch.source == "human":
         refresh_suite(home, spec)
-    return outcomes
+    return outcomes, page

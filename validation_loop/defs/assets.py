@@ -1,6 +1,7 @@
 """Assets of one loop: its batches (one partition each), its inventory, and its gap records."""
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ from validation_loop.home import Home
 from validation_loop.ingest import BatchRecord
 from validation_loop.inventory import loop_inventory
 from validation_loop.landing import ingest_batch
+from validation_loop.quality.labels import LabelQuality, refresh_label_quality
 from validation_loop.quality.suite import SUITE_FILE, SuiteError, read_entries
 from validation_loop.quality.validation import ExpectationOutcome, check_names, validate_batch
 from validation_loop.render.markdown import table_markdown, to_markdown
 from validation_loop.render.tables import Table, gaps_table, inventory_document
+from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident
 
 PREVIEW_ROWS = 5
@@ -41,6 +44,11 @@ class BatchConfig(dg.Config):
 def batches_key(loop: str) -> dg.AssetKey:
     """The asset key of a loop's batches."""
     return dg.AssetKey([loop, "batches"])
+
+
+def label_quality_key(loop: str) -> dg.AssetKey:
+    """The asset key of a loop's human-label quality."""
+    return dg.AssetKey([loop, "label_quality"])
 
 
 def gaps_key(loop: str) -> dg.AssetKey:
@@ -268,12 +276,70 @@ def build_inventory_asset(loop: str) -> dg.AssetsDefinition:
     return inventory
 
 
-def build_gaps_asset(loop: str) -> dg.AssetsDefinition:
+def _alpha_check(quality: LabelQuality | None, spec: LoopSpec) -> dg.AssetCheckResult:
+    """Krippendorff's alpha against the spec's warn and error levels."""
+    alpha = math.nan if quality is None else quality.alpha
+    limits = {"warn_below": spec.quality.alpha_warn, "error_below": spec.quality.alpha_error}
+    if math.isnan(alpha):
+        return dg.AssetCheckResult(
+            check_name="krippendorff_alpha",
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={**limits, "observed": "not computable: no item has two judgements"},
+        )
+    error = alpha < spec.quality.alpha_error
+    return dg.AssetCheckResult(
+        check_name="krippendorff_alpha",
+        passed=alpha >= spec.quality.alpha_warn,
+        severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+        metadata={**limits, "observed": alpha},
+    )
+
+
+def build_label_quality_asset(loop: str) -> dg.AssetsDefinition:
+    """The asset that measures annotator agreement and sets the consensus truth."""
+
+    @dg.asset(
+        key=label_quality_key(loop),
+        deps=[batches_key(loop)],
+        group_name=loop,
+        kinds={"duckdb"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                "krippendorff_alpha",
+                asset=label_quality_key(loop),
+                description="Agreement of the annotators (warn and error levels in loop.yaml).",
+            )
+        ],
+        description=(
+            f"Agreement among loop `{loop}`'s annotators (Krippendorff's alpha, Fleiss' kappa, "
+            "per item and per annotator), the consensus label of each item, and the items "
+            "left out of the human truth for low agreement."
+        ),
+    )
+    def label_quality(home: HomeResource) -> dg.MaterializeResult:
+        spec = home.spec(loop)
+        quality = refresh_label_quality(home.home(), spec)
+        metadata: dict[str, Any] = {"status": "no judgements yet"}
+        if quality is not None:
+            metadata = {key: value for key, value in quality.summary().items() if value is not None}
+            worst = quality.annotators.sort_values(quality.annotators.columns[2]).head(10)
+            metadata["annotators_table"] = dg.MetadataValue.md(
+                table_markdown(
+                    Table("annotators", list(worst.columns), worst.round(3).values.tolist())
+                )
+            )
+        return dg.MaterializeResult(metadata=metadata, check_results=[_alpha_check(quality, spec)])
+
+    return label_quality
+
+
+def build_gaps_asset(loop: str, after: list[dg.AssetKey]) -> dg.AssetsDefinition:
     """The asset that compares the human truth with the current synthetic batches."""
 
     @dg.asset(
         key=gaps_key(loop),
-        deps=[batches_key(loop)],
+        deps=[batches_key(loop), *after],
         group_name=loop,
         kinds={"duckdb"},
         description=(

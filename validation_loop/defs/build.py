@@ -8,22 +8,32 @@ from validation_loop.defs.assets import (
     build_batches_asset,
     build_gaps_asset,
     build_inventory_asset,
+    build_label_quality_asset,
 )
 from validation_loop.defs.jobs import build_jobs
 from validation_loop.defs.resources import HomeResource
 from validation_loop.defs.sensors import build_landing_sensor
+from validation_loop.errors import SpecError
 from validation_loop.home import Home
+from validation_loop.spec import load_spec
+
+
+def _long_format(home: Home, loop: str) -> bool:
+    """Whether the loop's human batches carry raw judgements (a broken spec counts as no)."""
+    try:
+        return load_spec(home.loop(loop).spec_path).annotations.format == "long"
+    except SpecError:
+        return False
 
 
 def loop_definitions(home: Home, loop: str) -> dg.Definitions:
     """Assets, jobs and sensors of one loop (the suite file decides its asset checks)."""
-    ingest, compare = build_jobs(loop)
+    quality = [build_label_quality_asset(loop)] if _long_format(home, loop) else []
+    after = [asset.key for asset in quality]
+    reports = [*quality, build_inventory_asset(loop), build_gaps_asset(loop, after)]
+    ingest, compare = build_jobs(loop, [asset.key for asset in reports])
     return dg.Definitions(
-        assets=[
-            build_batches_asset(home, loop),
-            build_inventory_asset(loop),
-            build_gaps_asset(loop),
-        ],
+        assets=[build_batches_asset(home, loop), *reports],
         jobs=[ingest, compare],
         sensors=[build_landing_sensor(loop)],
     )

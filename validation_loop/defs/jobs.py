@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from validation_loop.defs.assets import batches_key, gaps_key, inventory_key
+from validation_loop.defs.assets import batches_key
 from validation_loop.defs.partitions import batch_partitions
 
 if TYPE_CHECKING:
@@ -26,9 +26,9 @@ def compare_job_name(loop: str) -> str:
 
 
 def build_jobs(
-    loop: str,
+    loop: str, reports: list[dg.AssetKey]
 ) -> tuple[UnresolvedAssetJobDefinition, UnresolvedAssetJobDefinition]:
-    """The loop's ingest job (one batch partition per run) and its compare job."""
+    """The loop's ingest job (one batch partition per run) and its compare job (`reports`)."""
     ingest = dg.define_asset_job(
         ingest_job_name(loop),
         selection=dg.AssetSelection.assets(batches_key(loop)),
@@ -37,10 +37,10 @@ def build_jobs(
     )
     compare = dg.define_asset_job(
         compare_job_name(loop),
-        selection=dg.AssetSelection.assets(inventory_key(loop), gaps_key(loop)),
+        selection=dg.AssetSelection.assets(*reports),
         description=(
-            f"Rebuild loop {loop}'s inventory and compare its human truth with the current "
-            "synthetic batches."
+            f"Rebuild loop {loop}'s inventory (and label quality) and compare its human truth "
+            "with the current synthetic batches."
         ),
     )
     return ingest, compare

@@ -27,6 +27,27 @@ def _ids(batches: list[str]) -> str:
     return ", ".join(quote_literal(b) for b in batches)
 
 
+def _human_truth_sql(con: duckdb.DuckDBPyConnection, spec: LoopSpec, batches: list[str]) -> str:
+    """Human rows of these batches; with label quality, consensus labels and no flagged items."""
+    schema = quote_ident(spec.name)
+    where = f"h._batch_id IN ({_ids(batches)})"
+    assessed = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name = 'item_quality'",
+        [spec.name],
+    ).fetchone()
+    if not (assessed and assessed[0]) or spec.item_column is None:
+        return f"SELECT h.* FROM {schema}.human h WHERE {where}"
+    label = quote_ident(spec.label)
+    label_type = spec.columns[spec.label].sql_type
+    return (
+        f"SELECT h.* REPLACE (coalesce(CAST(q.consensus AS {label_type}), h.{label}) AS {label}) "
+        f"FROM {schema}.human h LEFT JOIN {schema}.item_quality q "
+        f"ON CAST(h.{quote_ident(spec.item_column)} AS VARCHAR) = q.item_id "
+        f"WHERE {where} AND q.flagged IS NOT TRUE"
+    )
+
+
 def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Comparison | None:
     """Every usable human batch against the synthetic batches of the newest generator version.
 
@@ -55,6 +76,6 @@ def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Compar
         human_batches=human,
         synthetic_batches=current,
         generator_version=version,
-        human_sql=f"SELECT * FROM {schema}.human WHERE _batch_id IN ({_ids(human)})",
+        human_sql=_human_truth_sql(con, spec, human),
         synthetic_sql=f"SELECT * FROM {schema}.synthetic WHERE _batch_id IN ({_ids(current)})",
     )

@@ -159,7 +159,8 @@ def _key(entry: dict[str, Any]) -> tuple[str, str]:
 
 
 def merge(existing: list[dict[str, Any]], generated: list[dict[str, Any]]) -> list[dict]:
-    """Existing entries with unedited generated ones refreshed, plus generated ones missing."""
+    """Existing entries with unedited generated ones refreshed (or dropped when no longer
+    generated), plus generated ones missing; edited and hand-written entries stay as they are."""
     fresh = {_key(e): e for e in generated}
     merged = []
     for entry in existing:
@@ -168,7 +169,11 @@ def merge(existing: list[dict[str, Any]], generated: list[dict[str, Any]]) -> li
         unedited = meta.get("generated_by") == GENERATOR and meta.get(
             "generated_kwargs"
         ) == entry.get("kwargs")
-        merged.append(fresh.pop(key) if unedited and key in fresh else entry)
+        replacement = fresh.pop(key, None)
+        if not unedited:
+            merged.append(entry)
+        elif replacement is not None:
+            merged.append(replacement)
     return merged + list(fresh.values())
 
 

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from validation_loop.defs.partitions import batch_partitions
 from validation_loop.defs.resources import HomeResource
-from validation_loop.errors import BatchRejected
+from validation_loop.errors import BatchRejected, ValidationLoopError
 from validation_loop.gaps.store import compare_loop
 from validation_loop.home import Home
 from validation_loop.ingest import BatchRecord
@@ -218,7 +218,13 @@ def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
         batch = outcome.batch
         if not outcome.new:
             context.log.info(f"batch {batch.batch_id} was already ingested; nothing changed")
-        outcomes, docs_page = validate_batch(home.home(), spec, batch.batch_id)
+        try:
+            outcomes, docs_page = validate_batch(home.home(), spec, batch.batch_id)
+        except ValidationLoopError as exc:
+            raise dg.Failure(
+                description=f"batch {batch.batch_id} is stored but not validated: {exc}",
+                allow_retries=False,
+            ) from None
         checks = [_suite_result(outcomes)]
         checks += [_check_result(o) for o in outcomes if o.check_name in declared]
         return dg.MaterializeResult(

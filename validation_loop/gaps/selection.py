@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from validation_loop.quality.results import blocked_batches
+from validation_loop.quality.results import usable_batches
 from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import quote_ident, quote_literal
 
@@ -51,11 +51,11 @@ def _human_truth_sql(con: duckdb.DuckDBPyConnection, spec: LoopSpec, batches: li
 def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Comparison | None:
     """Every usable human batch against the synthetic batches of the newest generator version.
 
-    Batches whose expectation suite failed at error severity are left out. The newest synthetic
+    Only validated batches whose suite passed at error severity count. The newest synthetic
     batch decides the version; without a version it is compared alone. None when either side
     has no usable batch.
     """
-    blocked = blocked_batches(con, spec.name)
+    usable = usable_batches(con, spec.name)
     rows = [
         row
         for row in con.execute(
@@ -63,7 +63,7 @@ def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Compar
             "ORDER BY ingested_at, batch_id",
             [spec.name],
         ).fetchall()
-        if row[0] not in blocked
+        if row[0] in usable
     ]
     human = [b for b, source, _ in rows if source == "human"]
     synthetic = [(b, v) for b, source, v in rows if source == "synthetic"]

@@ -22,6 +22,14 @@ def suite_summary(con: duckdb.DuckDBPyConnection, loop: str, batch_id: str) -> d
     }
 
 
+def usable_batches(con: duckdb.DuckDBPyConnection, loop: str) -> set[str]:
+    """Batches validated at least once whose latest validation failed no error expectation."""
+    rows = con.execute(
+        "SELECT DISTINCT batch_id FROM expectation_results WHERE loop = ?", [loop]
+    ).fetchall()
+    return {str(r[0]) for r in rows} - blocked_batches(con, loop)
+
+
 def blocked_batches(con: duckdb.DuckDBPyConnection, loop: str) -> set[str]:
     """Batches whose latest validation failed an error-severity expectation."""
     rows = con.execute(

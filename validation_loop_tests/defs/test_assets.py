@@ -155,3 +155,75 @@ def test_gaps_asset_waits_for_both_sides(home, spec, write_batch, instance) -> N
     result = dg.materialize([gaps], instance=instance)
     metadata = result.asset_materializations_for_node("churn__gaps")[0].metadata
     assert "nothing to compare yet" in metadata["status"].value
+
+
+def test_expectations_are_asset_checks_and_errors_block(home, spec, write_batch, instance) -> None:
+    from validation_loop_tests.conftest import ROWS
+
+    _materialize_batch(home, instance, write_batch("h.csv"))  # writes the suite
+    _, first = _materialize_batch(home, instance, write_batch("ok.csv", ROWS[:2]), "synthetic")
+    evaluations = {e.check_name: e for e in first.get_asset_check_evaluations()}
+    assert first.success and evaluations["expectation_suite"].passed
+    assert "column_values_to_be_in_set__churned" in evaluations
+    between = evaluations["column_values_to_be_between__age"]
+    assert between.passed and "min_value=" in between.metadata["expected"].value
+
+    bad = [dict(ROWS[0], churned="maybe")]
+    _, failed = _materialize_batch(home, instance, write_batch("bad.csv", bad), "synthetic")
+    assert not failed.success  # a blocking (error) check failed
+    evaluations = {e.check_name: e for e in failed.get_asset_check_evaluations()}
+    label = evaluations["column_values_to_be_in_set__churned"]
+    assert not label.passed and label.severity == dg.AssetCheckSeverity.ERROR
+    assert '"maybe"' in label.metadata["unexpected_examples"].value
+    assert not evaluations["expectation_suite"].passed
+
+
+def test_broken_suite_stops_the_run_naming_file_and_entry(home, spec, write_batch, instance):
+    (home.loop("churn").root / "expectations.json").write_text(
+        '{"expectations": [{"type": "expect_nothing", "kwargs": {}}]}'
+    )
+    _, result = _materialize_batch(home, instance, write_batch("h.csv"))
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    description = failure.step_failure_data.user_failure_data.description
+    assert "is stored but not validated" in description
+    assert "expectations.json: entry 1 (expect_nothing): unknown expectation type" in description
+
+
+def test_label_quality_asset_checks_alpha(home, write_batch, instance) -> None:
+    from validation_loop.spec import parse_spec, save_spec
+    from validation_loop_tests.conftest import SPEC
+
+    spec = parse_spec(
+        {
+            **SPEC,
+            "annotations": {"format": "long", "annotator_column": "annotator"},
+            "quality": {"alpha_warn": 0.9, "alpha_error": 0.2},
+        },
+        "x",
+    )
+    save_spec(spec, home.loop("churn").spec_path)
+    rows = [
+        {
+            "customer_id": f"c{k}",
+            "annotator": f"a{a}",
+            "age": 30,
+            "region": "north",
+            "active": "yes",
+            "signup": "2024-01-01",
+            "churned": ["yes", "no"][(k + (a == 0)) % 2],
+        }
+        for k in range(20)
+        for a in range(3)
+    ]
+    _materialize_batch(home, instance, write_batch("long.csv", rows))
+    defs = build_definitions(home)
+    quality = defs.resolve_assets_def(dg.AssetKey(["churn", "label_quality"]))
+    result = dg.materialize([quality], instance=instance)
+    (evaluation,) = result.get_asset_check_evaluations()
+    observed = evaluation.metadata["observed"].value
+    assert not evaluation.passed and observed < 0.9
+    expected = dg.AssetCheckSeverity.ERROR if observed < 0.2 else dg.AssetCheckSeverity.WARN
+    assert evaluation.severity == expected
+    metadata = result.asset_materializations_for_node("churn__label_quality")[0].metadata
+    assert metadata["items"].value == 20 and metadata["annotators"].value == 3

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+from measure import PEAK_KIB
 
 from validation_loop.spec import parse_spec, save_spec
 
@@ -36,8 +37,10 @@ SPEC = {
     "sensitive": ["c2"],
 }
 
-CHILD = """
-import json, resource, sys, time
+CHILD = (
+    PEAK_KIB
+    + """
+import json, sys, time
 from pathlib import Path
 import duckdb
 from validation_loop.gaps.compute import compute_gaps
@@ -48,8 +51,9 @@ started = time.perf_counter()
 result = compute_gaps(con, spec, "SELECT * FROM human", f"SELECT * FROM {sys.argv[3]}")
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "stages": result.seconds, "counts": result.counts(),
-                  "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "peak_kib": peak_kib()}))
 """
+)
 
 
 def table_sql(rows: int, shift: float, seed_offset: int) -> str:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from measure import PEAK_KIB
 
 from validation_loop.home import Home
 from validation_loop.spec import parse_spec, save_spec
@@ -25,7 +26,9 @@ from validation_loop.spec import parse_spec, save_spec
 NUMERIC = [f"x{i}" for i in range(12)]
 CATEGORICAL = [f"c{i}" for i in range(6)]
 
-CHILD = """
+CHILD = (
+    PEAK_KIB
+    + """
 import sys, json
 from pathlib import Path
 from validation_loop.home import Home
@@ -34,10 +37,10 @@ from validation_loop.spec import load_spec
 home = Home(Path(sys.argv[1]))
 outcome = ingest_file(home, load_spec(home.loop("bench").spec_path), Path(sys.argv[2]),
                       "synthetic")
-import resource
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 print(json.dumps({"rows": outcome.batch.row_count, "peak_kib": peak}))
 """
+)
 
 
 def write_batch(path: Path, rows: int) -> None:

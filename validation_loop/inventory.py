@@ -8,6 +8,7 @@ from typing import Any
 
 from validation_loop.gaps.store import latest_gaps
 from validation_loop.home import Home
+from validation_loop.quality.labels import latest_label_quality
 from validation_loop.warehouse import Warehouse, list_batches, list_rejections
 
 INVENTORY_SCHEMA = "validation-loop/inventory/v1"
@@ -24,6 +25,7 @@ def loop_inventory(home: Home, loop: str) -> dict[str, Any]:
         batches = [_jsonable(b) for b in list_batches(con, loop)]
         rejections = [_jsonable(r) for r in list_rejections(con, loop)]
         records = [_jsonable(r) for r in latest_gaps(con, loop)]
+        labels = latest_label_quality(con, loop)
     human = [b for b in batches if b["source"] == "human"]
     synthetic = [b for b in batches if b["source"] == "synthetic"]
     return {
@@ -35,6 +37,7 @@ def loop_inventory(home: Home, loop: str) -> dict[str, Any]:
         "human_rows": sum(b["row_count"] for b in human),
         "synthetic_rows": sum(b["row_count"] for b in synthetic),
         "rejected_files": rejections,
+        "label_quality": labels,
         "latest_comparison": _comparison(records),
     }
 

@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS {db}.main.expectation_results (
     unexpected_examples JSON,
     expected VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS {db}.main.label_quality (
+    loop VARCHAR NOT NULL,
+    computed_at TIMESTAMPTZ NOT NULL,
+    summary JSON NOT NULL
+);
 CREATE TABLE IF NOT EXISTS {db}.main.gap_records (
     loop VARCHAR NOT NULL,
     comparison_id VARCHAR NOT NULL,

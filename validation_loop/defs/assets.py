@@ -130,7 +130,7 @@ def _check_result(outcome: ExpectationOutcome) -> dg.AssetCheckResult:
         ),
         metadata={
             "observed_value": json.dumps(outcome.observed_value, default=str),
-            "expected": outcome.expected,
+            "threshold": outcome.expected,
             "unexpected_count": outcome.unexpected_count or 0,
             "unexpected_percent": float(outcome.unexpected_percent or 0.0),
             "unexpected_examples": json.dumps(outcome.unexpected_examples, default=str),

@@ -8,10 +8,13 @@ flagged items out (they stay in the warehouse and are counted).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from validation_loop.home import Home
@@ -114,4 +117,17 @@ def refresh_label_quality(home: Home, spec: LoopSpec) -> LabelQuality | None:
             "AS item_id, judgements, agreement, consensus, flagged FROM assessed_items"
         )
         con.unregister("assessed_items")
+        con.execute(
+            "INSERT INTO label_quality VALUES (?, ?, ?)",
+            [spec.name, datetime.now(UTC), json.dumps(quality.summary())],
+        )
     return quality
+
+
+def latest_label_quality(con: duckdb.DuckDBPyConnection, loop: str) -> dict[str, Any] | None:
+    """The loop's most recent label-quality summary, if it has one."""
+    row = con.execute(
+        "SELECT summary FROM label_quality WHERE loop = ? ORDER BY computed_at DESC LIMIT 1",
+        [loop],
+    ).fetchone()
+    return json.loads(row[0]) if row else None

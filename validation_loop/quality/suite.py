@@ -23,7 +23,7 @@ from validation_loop.warehouse import quote_ident
 
 GENERATOR = "validation_loop"
 SUITE_FILE = "expectations.json"
-# GX's names for the pandas dtypes a warehouse column arrives as (strings as StringDtype).
+# GX's names for the pandas dtypes a warehouse column arrives as (text as StringDtype).
 TYPE_LISTS: dict[ColumnType, list[str]] = {
     ColumnType.numeric: ["float64"],
     ColumnType.categorical: ["StringDtype"],

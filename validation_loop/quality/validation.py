@@ -10,9 +10,13 @@ the batch's row count whose values are sparse zeros, so they cost no memory eith
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import json
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +26,7 @@ import duckdb
 import great_expectations as gx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from validation_loop.home import Home
@@ -37,6 +42,7 @@ from validation_loop.quality.suite import (
 from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import Warehouse, quote_ident, quote_literal
 
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform == "linux" else None
 SEVERITIES = {"critical": "error", "warning": "warn", "info": "info"}
 EXAMPLES = 5
 
@@ -76,12 +82,23 @@ def check_names(entries: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def _gx_context() -> Any:
-    """An ephemeral GX context: no analytics, no progress bars, nothing written."""
+def _validate_frame(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> Any:
+    """Validate one frame in a fresh ephemeral GX context (no analytics, no progress bars).
+
+    A context per frame means nothing GX caches outlives the frame.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return context
+    batch = (
+        context.data_sources.add_pandas("warehouse")
+        .add_dataframe_asset("batch")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": frame})
+    )
+    return batch.validate(
+        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+    )
 
 
 def _describe(entry: dict[str, Any]) -> str:
@@ -101,12 +118,23 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _as_gx_types(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as StringDtype, the string dtype GX 1.x can name in a type list."""
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """A query's result as pandas, text columns as Arrow-backed `StringDtype` (which GX 1.x can
+    name in a type list, unlike pandas 3's default string dtype)."""
+    frame = con.execute(sql).fetchdf()
     for column in frame.columns:
         if pd.api.types.is_string_dtype(frame[column].dtype):
             frame[column] = frame[column].astype(pd.StringDtype("pyarrow"))
     return frame
+
+
+def _release_memory() -> None:
+    """Free a column group's memory before the next: GX leaves reference cycles around the
+    frame, so collect them, then hand freed memory back (Arrow's pool, glibc's heap)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _placeholder(columns: list[str], rows: int) -> pd.DataFrame:
@@ -122,12 +150,6 @@ def validate_relation(
 
     Returns the outcomes and GX's own results (for Data Docs), both in suite order.
     """
-    context = _gx_context()
-    batch_definition = (
-        context.data_sources.add_pandas("warehouse")
-        .add_dataframe_asset("batch")
-        .add_batch_definition_whole_dataframe("whole")
-    )
     columns = [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM ({relation})").fetchall()]
     count = con.execute(f"SELECT count(*) FROM ({relation})").fetchone()
     rows = int(count[0]) if count else 0
@@ -137,19 +159,19 @@ def validate_relation(
     names = check_names(entries)
     outcomes: dict[int, ExpectationOutcome] = {}
     raw: dict[int, Any] = {}
-    for group, positions in groups.items():
+    # Table-level expectations first: their placeholder frame is the largest single step.
+    for group, positions in sorted(groups.items(), key=lambda item: bool(item[0])):
         if group:
             selected = ", ".join(quote_ident(c) for c in group)
-            frame = _as_gx_types(con.execute(f"SELECT {selected} FROM ({relation})").fetchdf())
+            frame = _fetch(con, f"SELECT {selected} FROM ({relation})")
         else:
             frame = _placeholder(columns, rows)
         suite = gx.ExpectationSuite(
             name=f"group_{len(outcomes)}", expectations=[entries[p] for p in positions]
         )
-        result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
-            suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
-        )
+        result = _validate_frame(frame, suite)
         del frame
+        _release_memory()
         for position, item in zip(positions, result.results, strict=True):
             raw[position] = item
             details = item.result or {}

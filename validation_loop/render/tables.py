@@ -44,7 +44,16 @@ def inventory_document(report: dict[str, Any]) -> Document:
 
     rejected = report["rejected_files"]
     comparison = report.get("latest_comparison")
+    labels = report.get("label_quality")
     gap_facts: list[tuple[str, Any]] = []
+    if labels is not None:
+        gap_facts.append(
+            (
+                "human labels",
+                f"Krippendorff's alpha {labels['krippendorff_alpha']}, "
+                f"{labels['flagged_items']} of {labels['items']} items left out for low agreement",
+            )
+        )
     gap_tables: list[Table] = []
     if comparison is not None:
         counts = comparison["counts"]

@@ -166,7 +166,7 @@ def test_expectations_are_asset_checks_and_errors_block(home, spec, write_batch,
     assert first.success and evaluations["expectation_suite"].passed
     assert "column_values_to_be_in_set__churned" in evaluations
     between = evaluations["column_values_to_be_between__age"]
-    assert between.passed and "min_value=" in between.metadata["expected"].value
+    assert between.passed and "min_value=" in between.metadata["threshold"].value
 
     bad = [dict(ROWS[0], churned="maybe")]
     _, failed = _materialize_batch(home, instance, write_batch("bad.csv", bad), "synthetic")

@@ -43,6 +43,7 @@ from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import Warehouse, quote_ident, quote_literal
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform == "linux" else None
+LARGE_FRAME_BYTES = 64 * 2**20  # below this, leftover memory is not worth a full collection
 SEVERITIES = {"critical": "error", "warning": "warn", "info": "info"}
 EXAMPLES = 5
 
@@ -170,8 +171,10 @@ def validate_relation(
             name=f"group_{len(outcomes)}", expectations=[entries[p] for p in positions]
         )
         result = _validate_frame(frame, suite)
+        large = int(frame.memory_usage(deep=False).sum()) > LARGE_FRAME_BYTES
         del frame
-        _release_memory()
+        if large:
+            _release_memory()
         for position, item in zip(positions, result.results, strict=True):
             raw[position] = item
             details = item.result or {}

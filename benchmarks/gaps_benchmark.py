@@ -11,14 +11,11 @@ stage) and peak RSS.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import duckdb
-from measure import PEAK_KIB
+from measure import run_child
 
 from validation_loop.spec import parse_spec, save_spec
 
@@ -37,9 +34,7 @@ SPEC = {
     "sensitive": ["c2"],
 }
 
-CHILD = (
-    PEAK_KIB
-    + """
+CHILD = """
 import json, sys, time
 from pathlib import Path
 import duckdb
@@ -53,7 +48,6 @@ seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "stages": result.seconds, "counts": result.counts(),
                   "peak_kib": peak_kib()}))
 """
-)
 
 
 def table_sql(rows: int, shift: float, seed_offset: int) -> str:
@@ -91,13 +85,7 @@ def main() -> None:
             con.execute(f"CREATE TABLE synthetic_{size} AS {table_sql(size, 0.5, 1)}")
         con.close()
         for size in sizes:
-            done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(database), str(spec_path), f"synthetic_{size}"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            result = json.loads(done.stdout.splitlines()[-1])
+            result = run_child(CHILD, str(database), str(spec_path), f"synthetic_{size}")
             print(
                 f"synthetic={size:>11,d} human={args.human_rows:,d} "
                 f"seconds={result['seconds']:6.2f} peak_rss={result['peak_kib'] / 1024:6.0f} MiB "

@@ -11,26 +11,19 @@ one pandas DataFrame.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
-from measure import PEAK_KIB
+from measure import COLUMNS, run_child, write_batch
 
 from validation_loop.home import Home
 from validation_loop.ingest import ingest_file
 from validation_loop.quality.validation import validate_batch
 from validation_loop.spec import parse_spec, save_spec
 
-NUMERIC = [f"x{i}" for i in range(12)]
-CATEGORICAL = [f"c{i}" for i in range(6)]
-CHILD = (
-    PEAK_KIB
-    + """
+CHILD = """
 import json, sys, time
 from pathlib import Path
 from validation_loop.home import Home
@@ -44,22 +37,6 @@ print(json.dumps({"seconds": time.perf_counter() - started, "expectations": len(
                   "failed": sum(not o.success for o in outcomes),
                   "peak_kib": peak_kib()}))
 """
-)
-
-
-def write_batch(path: Path, rows: int, seed: int) -> None:
-    """A Parquet batch written by DuckDB."""
-    numeric = ", ".join(
-        f"hash(i, {k}, {seed}) % 100000 / 1000.0 AS {c}" for k, c in enumerate(NUMERIC)
-    )
-    categorical = ", ".join(
-        f"'v' || (hash(i, {k + 50}, {seed}) % 40) AS {c}" for k, c in enumerate(CATEGORICAL)
-    )
-    duckdb.sql(
-        f"COPY (SELECT {numeric}, {categorical}, hash(i, 99, {seed}) % 2 = 0 AS flag, "
-        f"CASE WHEN hash(i, 98, {seed}) % 10 < 3 THEN 'yes' ELSE 'no' END AS label "
-        f"FROM range({rows}) t(i)) TO '{path}' (FORMAT PARQUET)"
-    )
 
 
 def main() -> None:
@@ -67,12 +44,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5_000_000)
     args = parser.parse_args()
-    columns = {c: "numeric" for c in NUMERIC} | {c: "categorical" for c in CATEGORICAL}
-    columns |= {"flag": "boolean", "label": "categorical"}
     with tempfile.TemporaryDirectory() as tmp:
         home = Home(Path(tmp) / "home")
         spec = parse_spec(
-            {"name": "bench", "task": "classification", "label": "label", "columns": columns},
+            {"name": "bench", "task": "classification", "label": "label", "columns": COLUMNS},
             "benchmark",
         )
         save_spec(spec, home.loop("bench").spec_path)
@@ -93,15 +68,9 @@ def main() -> None:
                 .sum()
                 / 2**20
             )
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(home.root), batch.batch_id],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(done.stdout.splitlines()[-1])
+        result = run_child(CHILD, str(home.root), batch.batch_id)
         print(
-            f"rows={batch.row_count:,d} columns={len(columns)} ingest_seconds={ingest_seconds:.1f}"
+            f"rows={batch.row_count:,d} columns={len(COLUMNS)} ingest_seconds={ingest_seconds:.1f}"
         )
         print(
             f"validate_seconds={result['seconds']:.1f} expectations={result['expectations']} "

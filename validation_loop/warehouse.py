@@ -211,6 +211,15 @@ def fetch_dicts(
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    """Whether `schema.name` exists (a loop's tables appear with its first batch)."""
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def list_batches(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any]]:
     """Every accepted batch of a loop, oldest first."""
     return fetch_dicts(

@@ -8,7 +8,7 @@ import duckdb
 
 from validation_loop.quality.results import usable_batches
 from validation_loop.spec import LoopSpec
-from validation_loop.warehouse import quote_ident, quote_literal
+from validation_loop.warehouse import quote_ident, quote_literal, table_exists
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,7 @@ def _human_truth_sql(con: duckdb.DuckDBPyConnection, spec: LoopSpec, batches: li
     """Human rows of these batches; with label quality, consensus labels and no flagged items."""
     schema = quote_ident(spec.name)
     where = f"h._batch_id IN ({_ids(batches)})"
-    assessed = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_name = 'item_quality'",
-        [spec.name],
-    ).fetchone()
-    if not (assessed and assessed[0]) or spec.item_column is None:
+    if not table_exists(con, spec.name, "item_quality") or spec.item_column is None:
         return f"SELECT h.* FROM {schema}.human h WHERE {where}"
     label = quote_ident(spec.label)
     label_type = spec.columns[spec.label].sql_type

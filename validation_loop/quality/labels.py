@@ -27,7 +27,7 @@ from validation_loop.quality.agreement import (
 )
 from validation_loop.quality.consensus import dawid_skene, majority_vote, median_consensus
 from validation_loop.spec import LoopSpec, Task
-from validation_loop.warehouse import Warehouse, quote_ident
+from validation_loop.warehouse import Warehouse, quote_ident, table_exists
 
 
 @dataclass(frozen=True)
@@ -90,12 +90,7 @@ def assess(judgements: pd.DataFrame, spec: LoopSpec) -> LabelQuality:
 def has_judgements(home: Home, spec: LoopSpec) -> bool:
     """Whether the loop has any raw judgement yet."""
     with Warehouse(home.warehouse_path).read() as con:
-        row = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-            "AND table_name = 'judgements'",
-            [spec.name],
-        ).fetchone()
-    return bool(row and row[0])
+        return table_exists(con, spec.name, "judgements")
 
 
 def refresh_label_quality(home: Home, spec: LoopSpec) -> LabelQuality | None:

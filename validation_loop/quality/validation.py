@@ -40,7 +40,7 @@ from validation_loop.quality.suite import (
     regenerate_suite,
 )
 from validation_loop.spec import LoopSpec
-from validation_loop.warehouse import Warehouse, quote_ident, quote_literal
+from validation_loop.warehouse import Warehouse, quote_ident, quote_literal, table_exists
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform == "linux" else None
 LARGE_FRAME_BYTES = 64 * 2**20  # below this, leftover memory is not worth a full collection
@@ -211,12 +211,8 @@ def refresh_suite(home: Home, spec: LoopSpec) -> int:
     """Regenerate the suite from all human data; edited entries stay. Returns its size."""
     schema = quote_ident(spec.name)
     with Warehouse(home.warehouse_path).read() as con:
-        present = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-            "AND table_name = 'human'",
-            [spec.name],
-        ).fetchone()
-        profile = human_profile(con, f"{schema}.human", spec) if present and present[0] else {}
+        present = table_exists(con, spec.name, "human")
+        profile = human_profile(con, f"{schema}.human", spec) if present else {}
     return regenerate_suite(home.loop(spec.name).root / SUITE_FILE, spec, profile)
 
 

@@ -91,6 +91,30 @@ class QualitySpec(BaseModel):
     )
 
 
+class ModelSpec(BaseModel):
+    """Model-based gap checks: detection and train-on-synthetic, test-on-human utility."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Run the model-based checks with every comparison.")
+    detection_rows: int = Field(
+        10_000, ge=100, description="Rows per side the detection classifier sees at most."
+    )
+    utility_rows: int = Field(
+        20_000, ge=100, description="Synthetic training rows and human test rows at most."
+    )
+    folds: int = Field(5, ge=2, le=20, description="Cross-validation folds.")
+    bootstrap: int = Field(100, ge=20, description="Bootstrap resamples for intervals.")
+    min_slice_support: int = Field(
+        30, ge=5, description="Human rows a slice needs before its utility gap is tested."
+    )
+    estimator: str | None = Field(
+        None,
+        description="The task model as `module:callable` or `module.Class` (called with no "
+        "arguments); default: scikit-learn's HistGradientBoosting.",
+    )
+
+
 class LoopSpec(BaseModel):
     """A validated `loop.yaml`."""
 
@@ -118,6 +142,7 @@ class LoopSpec(BaseModel):
     )
     seed: int = Field(0, description="Seed for every random choice the loop makes.")
     quality: QualitySpec = Field(default_factory=QualitySpec)
+    models: ModelSpec = Field(default_factory=ModelSpec)
     sample_rows: int = Field(
         200_000, ge=1_000, description="Rows per side the sample-based gap checks use at most."
     )

@@ -10,6 +10,7 @@ import duckdb
 
 from validation_loop.gaps.bias import bias_findings
 from validation_loop.gaps.coverage import coverage_findings
+from validation_loop.gaps.detection import detection_findings
 from validation_loop.gaps.diversity import diversity_findings
 from validation_loop.gaps.inputs import prepare
 from validation_loop.gaps.joint import JointCounter
@@ -18,9 +19,19 @@ from validation_loop.gaps.pairwise import pairwise_findings
 from validation_loop.gaps.privacy import privacy_findings
 from validation_loop.gaps.profile import human_edges, profile
 from validation_loop.gaps.records import SEVERITY_ORDER, GapRecord, grade
+from validation_loop.gaps.utility import utility_findings
 from validation_loop.spec import LoopSpec
 
-KIND_ORDER = ["marginal", "pairwise", "coverage", "diversity", "privacy", "bias"]
+KIND_ORDER = [
+    "utility",
+    "detection",
+    "marginal",
+    "pairwise",
+    "coverage",
+    "diversity",
+    "privacy",
+    "bias",
+]
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,11 @@ def compute_gaps(
     lap("privacy")
     findings += bias_findings(inputs)
     lap("bias")
+    if spec.models.enabled:
+        findings += detection_findings(inputs)
+        lap("detection")
+        findings += utility_findings(inputs)
+        lap("utility")
     records = grade(findings, spec.thresholds)
     records.sort(key=lambda r: (-SEVERITY_ORDER[r.severity], KIND_ORDER.index(r.kind)))
     lap("grade")

@@ -110,6 +110,25 @@ RULES: dict[str, Rule] = {
             description="median DCR synthetic->human / holdout->human",
         ),
         Rule("bias.rate_gap", 0.05, 0.1, description="|label rate difference| within a group"),
+        Rule("detection.auc", 0.6, 0.75, description="out-of-fold ROC AUC of the detector"),
+        Rule(
+            "utility.score_drop",
+            0.05,
+            0.1,
+            description="human-trained score minus synthetic-trained score on human data",
+        ),
+        Rule(
+            "utility.error_increase",
+            0.1,
+            0.25,
+            description="relative error increase of the synthetic-trained model",
+        ),
+        Rule(
+            "utility.slice_drop",
+            0.1,
+            0.2,
+            description="accuracy drop (or relative error increase) inside a slice",
+        ),
         Rule(
             "bias.disparity_change",
             0.05,

@@ -23,7 +23,7 @@ def load(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> str:
 
 
 def make_spec(frame: pd.DataFrame, label: str, **fields: Any) -> LoopSpec:
-    """A spec whose column types follow the frame's dtypes."""
+    """A spec whose column types follow the frame's dtypes (model checks off unless asked)."""
     columns = {}
     for column, dtype in frame.dtypes.items():
         if pd.api.types.is_bool_dtype(dtype):
@@ -37,7 +37,14 @@ def make_spec(frame: pd.DataFrame, label: str, **fields: Any) -> LoopSpec:
         else:
             columns[column] = "categorical"
     return parse_spec(
-        {"name": "t", "task": "classification", "label": label, "columns": columns, **fields},
+        {
+            "name": "t",
+            "task": "classification",
+            "label": label,
+            "columns": columns,
+            "models": {"enabled": False},
+            **fields,
+        },
         "test",
     )
 

@@ -57,6 +57,7 @@ def _ours(name: str) -> dict[tuple[str, frozenset[str]], float | None]:
             "label": label,
             "columns": columns,
             "sample_rows": 10_000,
+            "models": {"enabled": False},
         },
         "reference",
     )

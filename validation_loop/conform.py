@@ -63,7 +63,7 @@ def cast_sql(column: str, staged_type: str, target: ColumnType) -> tuple[str, st
             if _is_numeric(staged) or staged == "BOOLEAN"
             else f"TRY_CAST(trim({text}) AS DOUBLE)"
         )
-        return parsed, f"nullif({parsed}, 'NaN'::DOUBLE)"
+        return parsed, f"CASE WHEN isfinite({parsed}) THEN {parsed} END"
     if target is ColumnType.boolean:
         if staged == "BOOLEAN":
             return col, col

@@ -19,6 +19,10 @@ class SpecError(ValidationLoopError):
         super().__init__(f"{origin}: " + "; ".join(problems))
 
 
+class NothingToCompare(ValidationLoopError):
+    """A comparison with no row on one side (no batch yet, or every human item flagged)."""
+
+
 class LockTimeoutError(ValidationLoopError):
     """A file lock stayed held by another process for longer than the timeout."""
 

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from validation_loop.errors import SpecError
-from validation_loop.gaps.thresholds import threshold_names
+from validation_loop.gaps.thresholds import resolve_rules, threshold_names
 
 LOOP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 DEFAULT_NULL_VALUES = ["", "NA", "N/A", "NULL", "null", "None"]
@@ -157,6 +157,7 @@ class LoopSpec(BaseModel):
             raise ValueError(
                 f"unknown threshold {', '.join(unknown)}; known: {', '.join(sorted(known))}"
             )
+        resolve_rules(value)
         return value
 
     @model_validator(mode="after")

@@ -227,6 +227,16 @@ def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
             ) from None
         checks = [_suite_result(outcomes)]
         checks += [_check_result(o) for o in outcomes if o.check_name in declared]
+        current = {o.check_name for o in outcomes} | {SUITE_CHECK}
+        checks += [
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"observed": "no longer in the suite; reload the code location"},
+            )
+            for name in sorted(declared - current)
+        ]
         return dg.MaterializeResult(
             metadata={
                 "batch_id": batch.batch_id,
@@ -291,7 +301,11 @@ def _alpha_check(quality: LabelQuality | None, spec: LoopSpec) -> dg.AssetCheckR
             check_name="krippendorff_alpha",
             passed=False,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={**limits, "observed": "not computable: no item has two judgements"},
+            metadata={
+                **limits,
+                "observed": "not computable: no item has two judgements, or every judgement "
+                "has the same label",
+            },
         )
     error = alpha < spec.quality.alpha_error
     return dg.AssetCheckResult(

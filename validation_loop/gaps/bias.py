@@ -1,11 +1,13 @@
 """Bias gaps: per sensitive group, the label rate (or mean) and the group's share.
 
 For each sensitive attribute and label value (classification: the rarer class of a binary label,
-else each class; regression: the label mean in human standard deviations) we estimate the
-outcome per group on both sides. A *rate gap* is a group whose synthetic outcome differs from its
-human outcome. A *disparity change* compares, for the pair of groups where it changed most, the
-gap between the two groups in synthetic with the gap in human, and says whether synthetic
-invents, amplifies, erases or reverses it. Tests are normal approximations on the estimates.
+else the most common classes; regression: the label mean in human standard deviations) we
+estimate the outcome of every group with at least 10 rows on each side. A *rate gap* is a group
+whose synthetic outcome differs from its human outcome. A *disparity change* compares, for the
+pair of groups where it changed most, the gap between the two groups in synthetic with the gap
+in human (its p-value Bonferroni-corrected for choosing that pair), and says whether synthetic
+invents, amplifies, erases or reverses it. Rates use Agresti-Caffo variances; tests are normal
+approximations on the estimates.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from validation_loop.spec import Task
 from validation_loop.warehouse import quote_ident
 
 MAX_CLASSES = 10
+MIN_GROUP = 10  # rows a group needs on each side before its outcome is compared
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,6 @@ class Estimate:
 
     value: float
     variance: float
-    n: int
 
 
 def _z_p(diff: float, variance: float) -> float:
@@ -56,15 +58,21 @@ def _group_counts(inputs: GapInputs, relation: str, attribute: str) -> dict[str,
 
 def _group_moments(
     inputs: GapInputs, relation: str, attribute: str
-) -> dict[str, tuple[int, float, float]]:
-    """Regression: (count, mean, variance) of the label per group on one side."""
+) -> tuple[dict[str, int], dict[str, tuple[int, float, float]]]:
+    """Regression: rows per group, and (labelled rows, mean, variance) of the label per group."""
     label = quote_ident(inputs.columns.label)
     rows = inputs.con.execute(
-        f"SELECT {quote_ident(attribute)}, count({label}), avg({label}), "
-        f"coalesce(var_samp({label}), 0) FROM {relation} "
+        f"SELECT {quote_ident(attribute)}, count(*), count({label}), avg({label}), "
+        f"var_samp({label}) FROM {relation} "
         f"WHERE {quote_ident(attribute)} IS NOT NULL GROUP BY ALL"
     ).fetchall()
-    return {str(g): (int(n), float(m or 0), float(v)) for g, n, m, v in rows}
+    sizes = {str(g): int(total) for g, total, _, _, _ in rows}
+    moments = {
+        str(g): (int(n), float(m), float(v))
+        for g, _, n, m, v in rows
+        if n >= MIN_GROUP and v is not None
+    }
+    return sizes, moments
 
 
 def _outcomes(
@@ -80,15 +88,19 @@ def _outcomes(
         for counts in h.values():
             for label, count in counts.items():
                 totals[label] = totals.get(label, 0) + count
-        labels = sorted(totals, key=lambda k: (totals[k], k))
-        labels = labels[:1] if len(labels) == 2 else labels[:MAX_CLASSES]
+        if len(totals) == 2:
+            labels = [min(totals, key=lambda k: (totals[k], k))]  # the rarer class
+        else:
+            labels = sorted(totals, key=lambda k: (-totals[k], k))[:MAX_CLASSES]
 
         def rate(
             side: dict[str, dict[str, int]], size: dict[str, int], label: str
         ) -> dict[str, Estimate]:
+            # Agresti-Caffo: the variance of (k + 1) / (n + 2), which never collapses to 0.
             return {
-                g: Estimate(k / size[g], (k / size[g]) * (1 - k / size[g]) / size[g], size[g])
+                g: Estimate(k / size[g], (k + 1) * (size[g] - k + 1) / (size[g] + 2) ** 3)
                 for g in side
+                if size[g] >= MIN_GROUP
                 for k in [side[g].get(label, 0)]
             }
 
@@ -100,7 +112,9 @@ def _outcomes(
             for label in labels
         }
         return sizes[0], sizes[1], outcomes
-    h_m, s_m = (_group_moments(inputs, r, attribute) for r in (inputs.human, inputs.synthetic))
+    (h_sizes, h_m), (s_sizes, s_m) = (
+        _group_moments(inputs, r, attribute) for r in (inputs.human, inputs.synthetic)
+    )
     total = sum(n for n, _, _ in h_m.values())
     pooled_mean = sum(n * m for n, m, _ in h_m.values()) / total if total else 0.0
     pooled_var = (
@@ -111,14 +125,10 @@ def _outcomes(
     scale = math.sqrt(pooled_var) or 1.0
 
     def standardised(side: dict[str, tuple[int, float, float]]) -> dict[str, Estimate]:
-        return {g: Estimate(m / scale, v / scale**2 / n, n) for g, (n, m, v) in side.items() if n}
+        return {g: Estimate(m / scale, v / scale**2 / n) for g, (n, m, v) in side.items()}
 
     name = f"mean of {inputs.columns.label} (in human SDs)"
-    return (
-        {g: n for g, (n, _, _) in h_m.items()},
-        {g: n for g, (n, _, _) in s_m.items()},
-        {name: (standardised(h_m), standardised(s_m))},
-    )
+    return h_sizes, s_sizes, {name: (standardised(h_m), standardised(s_m))}
 
 
 def _disparity(
@@ -130,6 +140,7 @@ def _disparity(
 ) -> Finding | None:
     """The pair of groups whose outcome gap changed most from human to synthetic."""
     shared = sorted(set(human) & set(synthetic))
+    pairs = len(shared) * (len(shared) - 1) // 2
     best = None
     for a, b in combinations(shared, 2):
         d_h = human[a].value - human[b].value
@@ -158,7 +169,8 @@ def _disparity(
         f"the {outcome} of {attribute}={a} minus {attribute}={b} is {d_s:.3g} in synthetic and "
         f"{d_h:.3g} in human: synthetic {verdict}",
         f"match the human {outcome} per {attribute} group; never invent a disparity",
-        _z_p(d_s - d_h, var_h + var_s),
+        # The pair was chosen for its change: Bonferroni over every pair it was chosen from.
+        min(1.0, _z_p(d_s - d_h, var_h + var_s) * pairs),
         "bias.disparity_change",
         slice={attribute: [a, b]},
         effect=abs(d_s - d_h),

@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from validation_loop.errors import NothingToCompare
 from validation_loop.gaps.bias import bias_findings
 from validation_loop.gaps.coverage import coverage_findings
 from validation_loop.gaps.detection import detection_findings
@@ -87,7 +88,7 @@ def compute_gaps(
 
     inputs = prepare(con, spec, human_sql, synthetic_sql, spec.sample_rows)
     if inputs.human_rows == 0 or inputs.synthetic_rows == 0:
-        raise ValueError(
+        raise NothingToCompare(
             f"loop {spec.name!r}: nothing to compare ({inputs.human_rows} human rows, "
             f"{inputs.synthetic_rows} synthetic rows)"
         )

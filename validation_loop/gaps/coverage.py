@@ -13,6 +13,7 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from validation_loop.gaps.distances import boundary_adherence, range_coverage
 from validation_loop.gaps.inputs import GapInputs
@@ -83,21 +84,37 @@ def _categorical(
     n, m = sum(h.values()), sum(s.values())
     unseen = sum(v for k, v in s.items() if k not in h)
     if m and n:
-        singletons = sum(1 for v in h.values() if v == 1)
         share = unseen / m
+        expected, variance = unseen_mass(h)
+        excess = share - expected
+        spread = math.sqrt(expected * (1 - expected) / m + variance)
+        p = float(stats.norm.sf(excess / spread)) if spread > 0 else (1.0 if excess <= 0 else 0.0)
         findings.append(
             Finding(
                 "coverage",
                 "unseen_category_share",
                 (column,),
                 share,
-                f"{share:.2%} of synthetic '{column}' values never occur in the human data",
+                f"{share:.2%} of synthetic '{column}' values never occur in the human data "
+                f"(a fresh human sample would show about {expected:.2%})",
                 f"restrict the generator's '{column}' to categories seen in human data",
-                binomial_excess_test(unseen, m, singletons / n),
+                p,
                 "coverage.out_of_bounds",
+                effect=excess,
             )
         )
     return findings
+
+
+def unseen_mass(human: dict[str, int]) -> tuple[float, float]:
+    """Good-Turing estimate of the share of new data in categories the human sample never
+    showed (singletons / n), and Esty's variance of that estimate."""
+    n = sum(human.values())
+    singles = sum(1 for v in human.values() if v == 1)
+    doubles = sum(1 for v in human.values() if v == 2)
+    if n == 0:
+        return 0.0, 0.0
+    return singles / n, max((singles + 2 * doubles) / n**2 - singles**2 / n**3, 0.0)
 
 
 def _numeric(
@@ -134,8 +151,9 @@ def _numeric(
             f"synthetic '{column}' spans {coverage:.1%} of the human range "
             f"[{h_min:.4g}, {h_max:.4g}] (synthetic [{s_min:.4g}, {s_max:.4g}])",
             f"widen the generator's range of '{column}' to the human range",
-            # Chance that m draws from the human distribution all land in the synthetic range.
-            inside ** min(m, 10**6),
+            # The human mass inside the range of m draws from the human distribution is
+            # Beta(m - 1, 2): the chance of a range covering this little.
+            float(stats.beta.cdf(inside, m - 1, 2)) if m >= 2 else None,
             "coverage.range_coverage",
         ),
         Finding(

@@ -58,7 +58,7 @@ def _value_sql(column: str, kind: ColumnType) -> str:
     if kind is ColumnType.datetime:
         return f"epoch(CAST({col} AS TIMESTAMP))"
     if kind is ColumnType.numeric:
-        return f"CAST({col} AS DOUBLE)"
+        return f"CASE WHEN isfinite(CAST({col} AS DOUBLE)) THEN CAST({col} AS DOUBLE) END"
     return f"CAST({col} AS VARCHAR)"
 
 
@@ -83,7 +83,10 @@ def sample_sql(relation: str, rows: int, total: int, seed: int) -> str:
     key = f"hash(_batch_id, _row, {int(seed)})"
     keep = math.ceil(_HASH_SPACE * rows / total) if total else 0
     where = "" if rows >= total else f"WHERE {key} % {_HASH_SPACE} < {keep}"
-    return f"SELECT * EXCLUDE (_batch_id, _row) FROM {relation} {where} ORDER BY {key}"
+    return (
+        f"SELECT * EXCLUDE (_batch_id, _row) FROM {relation} {where} ORDER BY {key} "
+        f"LIMIT {int(rows)}"
+    )
 
 
 def prepare(

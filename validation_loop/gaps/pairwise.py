@@ -1,8 +1,8 @@
 """Pairwise gaps: correlations, joint tables of column pairs, and the label's relation to features.
 
 Pearson correlations come from the full one-scan profiles; Spearman correlations, contingency
-tables (numeric columns binned on human quintiles) and label-conditional distributions from the
-bounded samples.
+tables (numeric columns in 10 equal-width bins over the human range) and label-conditional
+distributions from the bounded samples.
 """
 
 from __future__ import annotations
@@ -117,6 +117,8 @@ def _correlations(inputs: GapInputs, human: SideProfile, synthetic: SideProfile)
 def contingency(human: Table, synthetic: Table) -> tuple[float, float]:
     """TV distance between two joint tables over the union of cells, and the chi-square p."""
     _, h, s = aligned_counts(human, synthetic)  # type: ignore[arg-type]
+    if h.sum() == 0 or s.sum() == 0:
+        return math.nan, math.nan
     return tv_distance(h, s), chi_square_test(h, s)[1]
 
 
@@ -190,8 +192,7 @@ def _label_conditional(inputs: GapInputs) -> list[Finding]:
             else:
                 h_counts = h_rows[feature].dropna().astype(str).value_counts().to_dict()
                 s_counts = s_rows[feature].dropna().astype(str).value_counts().to_dict()
-                _, h, s = aligned_counts(h_counts, s_counts)
-                value, p = tv_distance(h, s), chi_square_test(h, s)[1]
+                value, p = contingency(h_counts, s_counts)
                 what = "TV"
             findings.append(
                 Finding(

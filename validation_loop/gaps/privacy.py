@@ -36,8 +36,9 @@ def _copies(inputs: GapInputs) -> list[Finding]:
     )
     holdout = _holdout_sql(inputs.seed)
     row = inputs.con.execute(
-        f"SELECT (SELECT count(*) FROM {inputs.synthetic} q SEMI JOIN {inputs.human} r ON "
-        f"{match}), (SELECT count(*) FROM (SELECT * FROM {inputs.human} WHERE {holdout}) q "
+        f"SELECT (SELECT count(*) FROM {inputs.synthetic} q SEMI JOIN "
+        f"(SELECT * FROM {inputs.human} WHERE NOT ({holdout})) r ON {match}), "
+        f"(SELECT count(*) FROM (SELECT * FROM {inputs.human} WHERE {holdout}) q "
         f"SEMI JOIN (SELECT * FROM {inputs.human} WHERE NOT ({holdout})) r ON {match}), "
         f"(SELECT count(*) FROM {inputs.human} WHERE {holdout})"
     ).fetchone()

@@ -41,7 +41,7 @@ def two_proportion_test(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
     """Two-sided p-value that two proportions differ (pooled z-test; Fisher for small counts)."""
     if n_a == 0 or n_b == 0:
         return math.nan
-    if min(hits_a, n_a - hits_a, hits_b, n_b - hits_b) < 5 and n_a + n_b < 10_000:
+    if min(hits_a, n_a - hits_a, hits_b, n_b - hits_b) < 5:
         table = [[hits_a, n_a - hits_a], [hits_b, n_b - hits_b]]
         return float(stats.fisher_exact(table).pvalue)
     pooled = (hits_a + hits_b) / (n_a + n_b)
@@ -55,12 +55,20 @@ def two_proportion_test(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
 def chi_square_test(human_counts: np.ndarray, synthetic_counts: np.ndarray) -> tuple[float, float]:
     """Chi-square test of homogeneity on two count vectors over the same cells.
 
-    Cells empty on both sides are dropped; returns (statistic, p-value), nan with fewer than
-    two cells.
+    Cells empty on both sides are dropped, and cells whose smaller expected count is below 5 are
+    pooled into one (the chi-square approximation fails on sparse cells, and a sparse table of
+    the same distribution would otherwise look different). Returns (statistic, p-value), nan
+    with fewer than two cells.
     """
     table = np.vstack([human_counts, synthetic_counts]).astype(float)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return math.nan, math.nan
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    sparse = expected.min(axis=0) < 5
+    if sparse.any():
+        table = np.hstack([table[:, ~sparse], table[:, sparse].sum(axis=1, keepdims=True)])
+    if table.shape[1] < 2:
         return math.nan, math.nan
     statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
     return float(statistic), float(p_value)
@@ -109,17 +117,3 @@ def binomial_excess_test(hits: int, n: int, expected_rate: float) -> float:
     if n == 0:
         return math.nan
     return float(stats.binom.sf(hits - 1, n, min(max(expected_rate, 0.0), 1.0)))
-
-
-def difference_of_differences_test(
-    a1: int, n1: int, b1: int, m1: int, a2: int, n2: int, b2: int, m2: int
-) -> float:
-    """Two-sided p-value that (a1/n1 - b1/m1) differs from (a2/n2 - b2/m2) (normal approx.)."""
-    if min(n1, m1, n2, m2) == 0:
-        return math.nan
-    rates = [(a1, n1), (b1, m1), (a2, n2), (b2, m2)]
-    variance = sum((k / n) * (1 - k / n) / n for k, n in rates)
-    diff = (a1 / n1 - b1 / m1) - (a2 / n2 - b2 / m2)
-    if variance == 0:
-        return 1.0 if diff == 0 else 0.0
-    return float(2 * stats.norm.sf(abs(diff) / math.sqrt(variance)))

@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from validation_loop.errors import NothingToCompare
 from validation_loop.gaps.compute import GapResult, compute_gaps
 from validation_loop.gaps.selection import Comparison, current_comparison
 from validation_loop.home import Home
@@ -74,7 +75,10 @@ def compare_loop(home: Home, spec: LoopSpec) -> tuple[Comparison, GapResult, str
         comparison = current_comparison(con, spec)
         if comparison is None:
             return None
-        result = compute_gaps(con, spec, comparison.human_sql, comparison.synthetic_sql)
+        try:
+            result = compute_gaps(con, spec, comparison.human_sql, comparison.synthetic_sql)
+        except NothingToCompare:
+            return None
     with warehouse.write() as con:
         comparison_id = store_gaps(con, spec.name, comparison, result)
     return comparison, result, comparison_id

@@ -135,13 +135,6 @@ RULES: dict[str, Rule] = {
             0.1,
             description="change in the gap between groups' label rates",
         ),
-        Rule(
-            "bias.share_ratio_low",
-            0.5,
-            0.2,
-            higher_is_worse=False,
-            description="synthetic / human share of a group",
-        ),
     ]
 }
 
@@ -169,8 +162,17 @@ def resolve_rules(overrides: dict[str, float]) -> tuple[dict[str, Rule], float, 
             rule.higher_is_worse,
             rule.description,
         )
-    return (
-        rules,
-        overrides.get("fdr_alpha", DEFAULT_FDR_ALPHA),
-        overrides.get("fdr_alpha_error", DEFAULT_FDR_ALPHA_ERROR),
-    )
+    alpha = overrides.get("fdr_alpha", DEFAULT_FDR_ALPHA)
+    alpha_error = overrides.get("fdr_alpha_error", DEFAULT_FDR_ALPHA_ERROR)
+    if not 0 < alpha_error <= alpha < 1:
+        raise ValueError(
+            f"thresholds: need 0 < fdr_alpha_error <= fdr_alpha < 1 (got {alpha_error}, {alpha})"
+        )
+    for rule in rules.values():
+        if (rule.warn > rule.error) == rule.higher_is_worse and rule.warn != rule.error:
+            side = "above" if rule.higher_is_worse else "below"
+            raise ValueError(
+                f"thresholds.{rule.name}: the warn level {rule.warn} must not be {side} the "
+                f"error level {rule.error}"
+            )
+    return rules, alpha, alpha_error

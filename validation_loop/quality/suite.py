@@ -51,7 +51,10 @@ def human_profile(
         if kind is ColumnType.numeric:
             parts += [f"min({col})", f"max({col})"]
         elif kind in (ColumnType.categorical, ColumnType.boolean):
-            parts.append(f"list(DISTINCT {col} ORDER BY {col})[:{cap + 1}]")
+            parts.append(
+                f"CASE WHEN count(DISTINCT {col}) <= {cap} THEN "
+                f"list(DISTINCT {col} ORDER BY {col}) FILTER (WHERE {col} IS NOT NULL) END"
+            )
     row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
     assert row is not None
     values = iter(row)
@@ -73,7 +76,11 @@ def _expectation(kind: str, severity: str, **kwargs: Any) -> dict[str, Any]:
         "type": kind,
         "kwargs": kwargs,
         "severity": severity,
-        "meta": {"generated_by": GENERATOR, "generated_kwargs": kwargs},
+        "meta": {
+            "generated_by": GENERATOR,
+            "generated_kwargs": kwargs,
+            "generated_severity": severity,
+        },
     }
 
 
@@ -137,7 +144,7 @@ def generated_expectations(spec: LoopSpec, profile: dict[str, dict[str, Any]]) -
                 )
             )
         values = info.get("values")
-        if values and len(values) <= spec.quality.max_categories and kind is not ColumnType.boolean:
+        if values and kind is not ColumnType.boolean:
             entries.append(
                 _expectation(
                     "expect_column_values_to_be_in_set",
@@ -166,9 +173,11 @@ def merge(existing: list[dict[str, Any]], generated: list[dict[str, Any]]) -> li
     for entry in existing:
         meta = entry.get("meta") or {}
         key = _key(entry)
-        unedited = meta.get("generated_by") == GENERATOR and meta.get(
-            "generated_kwargs"
-        ) == entry.get("kwargs")
+        unedited = (
+            meta.get("generated_by") == GENERATOR
+            and meta.get("generated_kwargs") == entry.get("kwargs")
+            and meta.get("generated_severity", entry.get("severity")) == entry.get("severity")
+        )
         replacement = fresh.pop(key, None)
         if not unedited:
             merged.append(entry)

@@ -32,6 +32,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from validation_loop.home import Home
 from validation_loop.ingest import find_batch
 from validation_loop.quality.data_docs import publish
+from validation_loop.quality.results import usable_batches
 from validation_loop.quality.suite import (
     SUITE_FILE,
     entry_columns,
@@ -75,7 +76,8 @@ def check_names(entries: list[dict[str, Any]]) -> list[str]:
     names: list[str] = []
     for entry in entries:
         columns = "_".join(entry_columns(entry)) or "table"
-        base = re.sub(r"\W+", "_", f"{entry['type'].removeprefix('expect_')}__{columns}")
+        kind = str(entry.get("type", "unknown")).removeprefix("expect_")
+        base = re.sub(r"[^A-Za-z0-9_]+", "_", f"{kind}__{columns}")
         name, suffix = base, 2
         while name in names:
             name, suffix = f"{base}_{suffix}", suffix + 1
@@ -208,11 +210,20 @@ def ensure_suite(home: Home, spec: LoopSpec) -> None:
 
 
 def refresh_suite(home: Home, spec: LoopSpec) -> int:
-    """Regenerate the suite from all human data; edited entries stay. Returns its size."""
+    """Regenerate the suite from the usable human batches (all human rows before any batch was
+    validated); edited entries stay. Returns its size."""
     schema = quote_ident(spec.name)
     with Warehouse(home.warehouse_path).read() as con:
-        present = table_exists(con, spec.name, "human")
-        profile = human_profile(con, f"{schema}.human", spec) if present else {}
+        profile: dict[str, dict[str, Any]] = {}
+        if table_exists(con, spec.name, "human"):
+            validated = con.execute(
+                "SELECT count(*) FROM expectation_results WHERE loop = ?", [spec.name]
+            ).fetchone()
+            relation = f"{schema}.human"
+            if validated and validated[0]:
+                usable = ", ".join(quote_literal(b) for b in usable_batches(con, spec.name))
+                relation = f"(SELECT * FROM {schema}.human WHERE _batch_id IN ({usable or 'NULL'}))"
+            profile = human_profile(con, relation, spec)
     return regenerate_suite(home.loop(spec.name).root / SUITE_FILE, spec, profile)
 
 
@@ -221,8 +232,9 @@ def validate_batch(
 ) -> tuple[list[ExpectationOutcome], Path]:
     """Validate a stored batch with the loop's suite, keep the results, publish Data Docs.
 
-    Returns the outcomes and the batch's Data Docs page. A human batch then refreshes the
-    suite, so later batches are held to what it showed.
+    Returns the outcomes and the batch's Data Docs page. A human batch that passes then
+    refreshes the suite, so later batches are held to what it showed; a blocked one never
+    widens it.
     """
     ensure_suite(home, spec)
     entries = load_suite(home.loop(spec.name).root / SUITE_FILE, spec)
@@ -262,6 +274,8 @@ def validate_batch(
             ],
         )
     page = publish(home.loop(spec.name), spec.name, entries, batch_id, results, validated_at)
-    if batch.source == "human":
+    if batch.source == "human" and not any(
+        o.severity == "error" and not o.success for o in outcomes
+    ):
         refresh_suite(home, spec)
     return outcomes, page

@@ -129,3 +129,28 @@ def test_regression_label_gets_a_range(profile) -> None:
     )
     entries = _by_key(generated_expectations(spec, profile))
     assert entries[("expect_column_values_to_be_between", "age")]["severity"] == "critical"
+
+
+def test_edited_severity_survives_regeneration(spec, profile, tmp_path) -> None:
+    path = tmp_path / "expectations.json"
+    regenerate_suite(path, spec, profile)
+    document = json.loads(path.read_text())
+    for entry in document["expectations"]:
+        if entry["type"] == "expect_column_values_to_not_be_null":
+            entry["severity"] = "critical"
+    path.write_text(json.dumps(document))
+    regenerate_suite(path, spec, profile)
+    entries = _by_key(json.loads(path.read_text())["expectations"])
+    assert entries[("expect_column_values_to_not_be_null", "region")]["severity"] == "critical"
+
+
+def test_check_names_are_ascii_identifiers() -> None:
+    from validation_loop.quality.validation import check_names
+
+    names = check_names(
+        [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "âge moyen"}},
+            {"expectation_type": "legacy", "kwargs": {}},
+        ]
+    )
+    assert names == ["column_values_to_not_be_null___ge_moyen", "unknown__table"]

@@ -73,3 +73,17 @@ def test_bad_synthetic_batch_is_reported_and_blocked(home, spec, write_batch) ->
     with Warehouse(home.warehouse_path).read() as con:
         comparison = current_comparison(con, spec)
     assert comparison is not None and comparison.synthetic_batches == [later.batch_id]
+
+
+def test_blocked_human_batch_does_not_widen_the_suite(home, spec, write_batch) -> None:
+    _ingest_and_validate(home, spec, write_batch, "h.csv", ROWS, "human")
+    bad = [dict(ROWS[0], customer_id="x1", churned="maybe", age=900)]
+    _, outcomes, _ = _ingest_and_validate(home, spec, write_batch, "h2.csv", bad, "human")
+    assert not outcomes["column_values_to_be_in_set__churned"].success
+    suite = json.loads((home.loop("churn").root / SUITE_FILE).read_text())
+    (label,) = [
+        e
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "churned"
+    ]
+    assert "maybe" not in label["kwargs"]["value_set"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +72,13 @@ def compute_gaps(
     spec: LoopSpec,
     human_sql: str,
     synthetic_sql: str,
+    release: Callable[[], None] | None = None,
 ) -> GapResult:
     """Compare the human and synthetic relations (SQL with the spec's columns, `_batch_id`, `_row`).
 
     The synthetic side is scanned a few times in SQL (profile, duplicates, copies, groups);
-    everything else works on samples of at most `spec.sample_rows` rows per side.
+    everything else works on samples of at most `spec.sample_rows` rows per side. `release` is
+    called once the connection is no longer needed (before the model checks).
     """
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -112,6 +115,8 @@ def compute_gaps(
     lap("privacy")
     findings += bias_findings(inputs)
     lap("bias")
+    if release is not None:
+        release()  # the model checks need only the samples: let writers in
     if spec.models.enabled:
         findings += detection_findings(inputs)
         lap("detection")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,12 +72,15 @@ def latest_gaps(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any
 def compare_loop(home: Home, spec: LoopSpec) -> tuple[Comparison, GapResult, str] | None:
     """Compare the loop's current sides, keep the records; None when a side has no batch yet."""
     warehouse = Warehouse(home.warehouse_path)
-    with warehouse.read() as con:
+    with ExitStack() as lock:
+        con = lock.enter_context(warehouse.read())
         comparison = current_comparison(con, spec)
         if comparison is None:
             return None
         try:
-            result = compute_gaps(con, spec, comparison.human_sql, comparison.synthetic_sql)
+            result = compute_gaps(
+                con, spec, comparison.human_sql, comparison.synthetic_sql, release=lock.close
+            )
         except NothingToCompare:
             return None
     with warehouse.write() as con:

@@ -74,7 +74,7 @@ def publish(
             batch_identifier=batch_id,
         )
         context.validation_results_store.set(key, combined)
-        context.build_data_docs()
+        context.build_data_docs(resource_identifiers=[key, key.expectation_suite_identifier])
         make_offline(layout.root / SITE)
     pages = sorted((layout.root / SITE / "validations").glob(f"**/{batch_id}.html"))
     return pages[-1] if pages else site_index(layout)

@@ -1,0 +1,1 @@
+"""Feedback: generator configs, versions and the reference generator."""

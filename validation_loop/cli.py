@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from validation_loop.errors import BatchRejected, SpecError, ValidationLoopError
 from validation_loop.home import HOME_ENV, SOURCES, Home
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
+EXIT_GAPS = 3
 
 
 class UsageError(ValidationLoopError):
@@ -82,21 +83,44 @@ def _parser() -> argparse.ArgumentParser:
         "validation-loop run churn",
     )
     run.add_argument("name", help="loop name")
+    run.add_argument(
+        "--fail-on",
+        choices=["warn", "error"],
+        help="exit 3 when the report has a gap at or above this severity (for CI)",
+    )
 
     report = command(
         "report",
-        "Print or write the loop's latest report.",
+        "Print or write the loop's latest gap report.",
         "validation-loop report churn --format html --output churn.html",
     )
     report.add_argument("name", help="loop name")
     report.add_argument("--format", choices=["json", "markdown", "html"], default="markdown")
     report.add_argument("--output", type=Path, help="write to this file instead of stdout")
 
-    command(
-        "demo",
-        "Set up the demo loop (census data) and run it: the one-command tour.",
-        "validation-loop demo",
+    accept_cmd = command(
+        "accept",
+        "Accept a proposed generator config version: it becomes current.",
+        "validation-loop accept churn v0003",
     )
+    accept_cmd.add_argument("name", help="loop name")
+    accept_cmd.add_argument("version", nargs="?", help="default: the newest proposal")
+
+    generate = command(
+        "generate",
+        "Make a synthetic batch with the reference generator's current config (into landing/).",
+        "validation-loop generate churn --rows 20000",
+    )
+    generate.add_argument("name", help="loop name")
+    generate.add_argument("--rows", type=int, help="default: the config's rows")
+    generate.add_argument("--version", help="default: the current version")
+
+    demo = command(
+        "demo",
+        "Run the demo loop (census data, a flawed generator) for a few feedback rounds.",
+        "validation-loop demo --rounds 5",
+    )
+    demo.add_argument("--rounds", type=int, default=5, help="feedback rounds (default 5)")
 
     ui = command(
         "ui", "Open the Dagster UI on this home's loops.", "validation-loop ui --port 3000"
@@ -217,34 +241,55 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         f"{len(report['synthetic_batches'])} synthetic batch(es), {report['synthetic_rows']} rows; "
         f"{len(report['rejected_files'])} file(s) in quarantine"
     )
-    comparison = report["latest_comparison"]
-    if comparison is None:
+    return _print_report_summary(home, args.name, args.fail_on)
+
+
+def _print_report_summary(home: Home, name: str, fail_on: str | None) -> int:
+    """One line on the latest gap report; EXIT_GAPS when it has a gap at `fail_on` or worse."""
+    from validation_loop.feedback.versions import proposals
+    from validation_loop.gaps.records import SEVERITY_ORDER
+    from validation_loop.report.store import latest_report
+
+    report = latest_report(home, name)
+    if report is None:
         print("gaps: nothing to compare yet (needs a human and a synthetic batch)")
-    else:
-        counts = comparison["counts"]
-        print(
-            f"gaps against generator {comparison['generator_version'] or '(unversioned)'}: "
-            f"{counts['error']} error, {counts['warn']} warn, {counts['info']} info "
-            f"(validation-loop report {args.name})"
-        )
+        return EXIT_OK
+    counts = report["counts"]
+    score = "n/a" if report["score"] is None else f"{report['score']:.3f}"
+    print(
+        f"gap report {report['report_id']} against generator "
+        f"{report['generator_version'] or '(unversioned)'}: score {score}, "
+        f"{counts['error']} error, {counts['warn']} warn ({len(report['metrics'])} metrics)"
+    )
+    print(f"  {home.reports_dir(name) / (report['report_id'] + '.html')}")
+    for version in proposals(home.loop(name)):
+        print(f"  proposed generator config {version}: validation-loop accept {name} {version}")
+    if fail_on is not None:
+        floor = SEVERITY_ORDER[fail_on]
+        if any(SEVERITY_ORDER[g["severity"]] >= floor for g in report["gaps"]):
+            print(f"failing: gaps at {fail_on} or worse", file=sys.stderr)
+            return EXIT_GAPS
     return EXIT_OK
 
 
 def cmd_report(home: Home, args: argparse.Namespace) -> int:
-    """Render the loop's report."""
-    from validation_loop.inventory import loop_inventory
-    from validation_loop.render.html import to_html
-    from validation_loop.render.markdown import to_markdown
-    from validation_loop.render.tables import inventory_document
+    """Render the loop's latest gap report."""
+    from validation_loop.render.report import report_html, report_markdown
+    from validation_loop.report.store import latest_report
 
     _loop_spec(home, args.name)
-    report = loop_inventory(home, args.name)
-    renderers: dict[str, Callable[[], str]] = {
-        "json": lambda: json.dumps(report, indent=2) + "\n",
-        "markdown": lambda: to_markdown(inventory_document(report)),
-        "html": lambda: to_html(inventory_document(report)),
+    report = latest_report(home, args.name)
+    if report is None:
+        raise UsageError(
+            f"loop {args.name!r} has no gap report yet (needs a human and a synthetic batch); "
+            f"run `validation-loop run {args.name}`"
+        )
+    renderers: dict[str, Callable[[dict[str, Any]], str]] = {
+        "json": lambda r: json.dumps(r, indent=2) + "\n",
+        "markdown": report_markdown,
+        "html": report_html,
     }
-    text = renderers[args.format]()
+    text = renderers[args.format](report)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")
@@ -254,19 +299,47 @@ def cmd_report(home: Home, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_demo(home: Home, args: argparse.Namespace) -> int:
-    """Set up the demo loop and run it."""
-    from validation_loop.demo import DEMO_LOOP, setup_demo
+def cmd_accept(home: Home, args: argparse.Namespace) -> int:
+    """Make a proposed generator config current."""
+    from validation_loop.feedback.versions import accept, proposals
 
-    layout = setup_demo(home)
-    print(f"demo loop {DEMO_LOOP!r} in {layout.root}")
-    args.name = DEMO_LOOP
-    code = cmd_run(home, args)
+    _loop_spec(home, args.name)
+    layout = home.loop(args.name)
+    waiting = proposals(layout)
+    version = args.version or (waiting[-1] if waiting else None)
+    if version is None:
+        raise UsageError(f"loop {args.name!r} has no proposed generator config waiting")
+    previous = accept(layout, version)
+    print(f"generator config {version} is current (was {previous or 'none'})")
+    print(f"next: validation-loop generate {args.name} && validation-loop run {args.name}")
+    return EXIT_OK
+
+
+def cmd_generate(home: Home, args: argparse.Namespace) -> int:
+    """Make a batch with the reference generator."""
+    from validation_loop.feedback.reference import make_batch
+
+    spec = _loop_spec(home, args.name)
+    path, config = make_batch(home, spec, args.version, args.rows)
+    print(f"wrote {path} (generator {config.version})")
+    print(f"next: validation-loop run {args.name}")
+    return EXIT_OK
+
+
+def cmd_demo(home: Home, args: argparse.Namespace) -> int:
+    """Run the demo loop for a few feedback rounds."""
+    from validation_loop.demo import DEMO_LOOP, run_demo
+
+    if args.rounds < 1:
+        raise UsageError("--rounds must be at least 1")
+    print(f"demo loop {DEMO_LOOP!r} in {home.loop(DEMO_LOOP).root}")
+    rounds = run_demo(home, args.rounds, print)
+    print(f"final report: {rounds[-1].report_html}")
     print(
         f"next: validation-loop --home {home.root} report {DEMO_LOOP} | "
         f"validation-loop --home {home.root} ui"
     )
-    return code
+    return EXIT_OK
 
 
 def cmd_ui(home: Home, args: argparse.Namespace) -> int:
@@ -296,6 +369,8 @@ COMMANDS: dict[str, Callable[[Home, argparse.Namespace], int]] = {
     "ingest": cmd_ingest,
     "run": cmd_run,
     "report": cmd_report,
+    "accept": cmd_accept,
+    "generate": cmd_generate,
     "demo": cmd_demo,
     "ui": cmd_ui,
 }

@@ -85,6 +85,10 @@ class Home:
         """The folder of all loops."""
         return self.root / "loops"
 
+    def reports_dir(self, loop: str) -> Path:
+        """Where a loop's gap reports are written (`<report id>.json`, `.md`, `.html`)."""
+        return self.root / "reports" / loop
+
     def loop(self, name: str) -> LoopLayout:
         """The layout of the loop called `name` (it need not exist yet)."""
         return LoopLayout(self.loops_dir / name)

@@ -20,6 +20,7 @@ import duckdb
 
 from validation_loop.conform import ConformedBatch, conform
 from validation_loop.errors import BatchRejected, Rejection, ValidationLoopError
+from validation_loop.feedback.versions import current_version
 from validation_loop.home import SOURCES, Home, LoopLayout, Source
 from validation_loop.readers import stage
 from validation_loop.spec import LoopSpec, Task
@@ -84,16 +85,10 @@ def parse_batch_key(key: str) -> Source:
     raise ValidationLoopError(f"{key!r} is not a batch id (expected human-... or synthetic-...)")
 
 
-def latest_generator_version(layout: LoopLayout) -> str | None:
-    """The newest generator config's version (`v0003` for `generator/v0003.yaml`)."""
-    versions = sorted(layout.generator.glob("v*.yaml"))
-    return versions[-1].stem if versions else None
-
-
 def resolve_generator_version(
     layout: LoopLayout, path: Path, source: Source, flag: str | None
 ) -> str | None:
-    """A synthetic batch's generator version: the flag, else a sidecar, else the newest config."""
+    """A synthetic batch's generator version: the flag, else a sidecar, else the current config."""
     if source != "synthetic":
         return None
     if flag:
@@ -109,7 +104,7 @@ def resolve_generator_version(
         version = meta.get("generator_version") if isinstance(meta, dict) else None
         if version:
             return str(version)
-    return latest_generator_version(layout)
+    return current_version(layout)
 
 
 def find_batch(con: duckdb.DuckDBPyConnection, loop: str, batch_id: str) -> BatchRecord | None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from validation_loop.gaps.store import latest_gaps
+from validation_loop.gaps.store import latest_gaps, stored_record
 from validation_loop.home import Home
 from validation_loop.quality.labels import latest_label_quality
 from validation_loop.warehouse import Warehouse, list_batches, list_rejections
@@ -50,18 +49,6 @@ def _comparison(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     counts = dict.fromkeys(("error", "warn", "info"), 0)
     for record in records:
         counts[record["severity"]] += 1
-    keep = (
-        "kind",
-        "metric",
-        "columns",
-        "slice",
-        "value",
-        "threshold",
-        "p_value",
-        "q_value",
-        "severity",
-        "message",
-    )
     return {
         "comparison_id": first["comparison_id"],
         "computed_at": first["computed_at"],
@@ -69,9 +56,5 @@ def _comparison(records: list[dict[str, Any]]) -> dict[str, Any] | None:
         "human_batches": first["human_batches"],
         "synthetic_batches": first["synthetic_batches"],
         "counts": counts,
-        "gaps": [
-            {k: json.loads(r[k]) if k == "slice" and r[k] else r[k] for k in keep}
-            for r in records
-            if r["severity"] != "info"
-        ],
+        "gaps": [stored_record(r) for r in records if r["severity"] != "info"],
     }

@@ -115,6 +115,21 @@ class ModelSpec(BaseModel):
     )
 
 
+class FeedbackSpec(BaseModel):
+    """How gap reports feed back into the generator config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["propose", "auto"] = Field(
+        "propose",
+        description="`propose`: the next config version waits for `validation-loop accept`; "
+        "`auto`: it becomes current at once.",
+    )
+    rows: int = Field(
+        10_000, ge=100, description="Rows per synthetic batch of the reference generator."
+    )
+
+
 class LoopSpec(BaseModel):
     """A validated `loop.yaml`."""
 
@@ -143,6 +158,7 @@ class LoopSpec(BaseModel):
     seed: int = Field(0, description="Seed for every random choice the loop makes.")
     quality: QualitySpec = Field(default_factory=QualitySpec)
     models: ModelSpec = Field(default_factory=ModelSpec)
+    feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     sample_rows: int = Field(
         200_000, ge=1_000, description="Rows per side the sample-based gap checks use at most."
     )

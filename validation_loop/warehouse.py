@@ -26,6 +26,19 @@ T = TypeVar("T")
 DEFAULT_LOCK_TIMEOUT = 600.0
 LOCK_TIMEOUT_ENV = "VALIDATION_LOOP_LOCK_TIMEOUT"
 
+RECORD_COLUMNS = """\
+    kind VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    columns VARCHAR[] NOT NULL,
+    slice JSON,
+    value DOUBLE,
+    threshold DOUBLE,
+    p_value DOUBLE,
+    q_value DOUBLE,
+    severity VARCHAR NOT NULL,
+    message VARCHAR NOT NULL
+"""  # the record fields of gap_records and report_records (docs/metrics.md)
+
 BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {db}.main.batches (
     loop VARCHAR NOT NULL,
@@ -85,17 +98,30 @@ CREATE TABLE IF NOT EXISTS {db}.main.gap_records (
     generator_version VARCHAR,
     human_batches VARCHAR[] NOT NULL,
     synthetic_batches VARCHAR[] NOT NULL,
-    kind VARCHAR NOT NULL,
-    metric VARCHAR NOT NULL,
-    columns VARCHAR[] NOT NULL,
-    slice JSON,
-    value DOUBLE,
-    threshold DOUBLE,
-    p_value DOUBLE,
-    q_value DOUBLE,
-    severity VARCHAR NOT NULL,
-    message VARCHAR NOT NULL
+{record_columns});
+CREATE TABLE IF NOT EXISTS {db}.main.gap_reports (
+    loop VARCHAR NOT NULL,
+    report_id VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    generator_version VARCHAR,
+    comparison_id VARCHAR NOT NULL,
+    human_batches VARCHAR[] NOT NULL,
+    synthetic_batches VARCHAR[] NOT NULL,
+    human_rows BIGINT NOT NULL,
+    synthetic_rows BIGINT NOT NULL,
+    score DOUBLE,
+    errors INTEGER NOT NULL,
+    warnings INTEGER NOT NULL,
+    document JSON NOT NULL,
+    PRIMARY KEY (loop, report_id)
 );
+CREATE TABLE IF NOT EXISTS {db}.main.report_records (
+    loop VARCHAR NOT NULL,
+    report_id VARCHAR NOT NULL,
+    generator_version VARCHAR,
+    human_batches VARCHAR[] NOT NULL,
+    synthetic_batches VARCHAR[] NOT NULL,
+{record_columns});
 """
 
 
@@ -122,6 +148,9 @@ def _retry(action: Callable[[], T], deadline: float, what: str) -> T:
                 raise LockTimeoutError(f"{what}: {exc}") from exc
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
+
+
+_SCHEMA_READY: set[Path] = set()  # warehouses whose base tables this process has ensured
 
 
 class Warehouse:
@@ -157,15 +186,22 @@ class Warehouse:
         with self._locked(exclusive=True) as deadline:
             con = _retry(lambda: duckdb.connect(str(self.path)), deadline, str(self.path))
             try:
-                con.execute(BASE_SCHEMA.format(db=quote_ident(_catalog(con))))
+                con.execute(
+                    BASE_SCHEMA.format(db=quote_ident(_catalog(con)), record_columns=RECORD_COLUMNS)
+                )
+                _SCHEMA_READY.add(self.path)
                 yield con
             finally:
                 con.close()
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection; other readers may share the file, writers wait."""
-        if not self.path.exists():
+        """A read-only connection; other readers may share the file, writers wait.
+
+        The first read of a process makes sure the base tables exist (a warehouse written by an
+        older version gains the new ones).
+        """
+        if not self.path.exists() or self.path not in _SCHEMA_READY:
             with self.write():
                 pass
         with self._locked(exclusive=False) as deadline:
@@ -189,7 +225,9 @@ class Warehouse:
                 str(self.path),
             )
             try:
-                con.execute(BASE_SCHEMA.format(db=quote_ident(alias)))
+                con.execute(
+                    BASE_SCHEMA.format(db=quote_ident(alias), record_columns=RECORD_COLUMNS)
+                )
                 yield alias
             finally:
                 con.execute(f"DETACH {quote_ident(alias)}")

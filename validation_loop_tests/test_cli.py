@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,9 @@ def env(home, tmp_path, monkeypatch):
     return {**os.environ}
 
 
-@pytest.mark.parametrize("command", ["init", "ingest", "run", "report", "demo", "ui"])
+@pytest.mark.parametrize(
+    "command", ["init", "ingest", "run", "report", "accept", "generate", "demo", "ui"]
+)
 def test_every_command_has_help_with_example(command, capsys) -> None:
     with pytest.raises(SystemExit) as caught:
         main([command, "--help"])
@@ -109,17 +112,65 @@ def test_run_ingests_landing_and_reports(env, spec, home, write_batch, capsys, t
     )
     assert list(layout.landing("human").iterdir()) == []
 
+    assert "gap report " in out and "score " in out
+
     assert main(["report", "churn", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["schema"] == "validation-loop/inventory/v1"
+    assert report["schema"] == "validation-loop/gap-report/v1"
     assert (report["human_rows"], report["synthetic_rows"]) == (3, 2)
-    assert report["rejected_files"][0]["file_name"] == "broken.parquet"
 
     assert main(["report", "churn", "--format", "markdown"]) == 0
-    assert "## Rejected files" in capsys.readouterr().out
+    assert "## Top gaps" in capsys.readouterr().out
     target = tmp_path / "out" / "report.html"
     assert main(["report", "churn", "--format", "html", "--output", str(target)]) == 0
-    assert "<h2>Rejected files</h2>" in target.read_text()
+    assert "<h2>Gaps by severity</h2>" in target.read_text()
+
+
+def test_report_before_any_comparison_says_what_to_do(env, spec, capsys) -> None:
+    assert main(["report", "churn"]) == 2
+    assert "validation-loop run churn" in capsys.readouterr().err
+
+
+def test_report_json_is_exactly_the_stored_report(env, demo_copy, capsys) -> None:
+    from validation_loop.report.store import latest_report
+
+    assert main(["--home", str(demo_copy.root), "report", "adult", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == latest_report(demo_copy, "adult")
+    assert captured.err == ""
+
+
+def test_run_fail_on_exits_3_when_gaps_reach_the_level(env, demo_copy, demo_run, capsys) -> None:
+    home = ["--home", str(demo_copy.root)]
+    assert main([*home, "run", "adult"]) == 0
+    report = json.loads(
+        (demo_copy.reports_dir("adult") / "x")
+        .parent.joinpath(sorted(p.name for p in demo_copy.reports_dir("adult").glob("*.json"))[-1])
+        .read_text()
+    )
+    worst = {g["severity"] for g in report["gaps"]}
+    assert main([*home, "run", "adult", "--fail-on", "warn"]) == (3 if worst else 0)
+    assert main([*home, "run", "adult", "--fail-on", "error"]) == (3 if "error" in worst else 0)
+    assert "failing: gaps at" in capsys.readouterr().err or not worst
+
+
+def test_generate_and_accept(env, demo_copy, capsys) -> None:
+    from validation_loop.feedback.versions import accept, current_version, proposals
+
+    home = ["--home", str(demo_copy.root)]
+    layout = demo_copy.loop("adult")
+    for version in proposals(layout):
+        accept(layout, version)
+    assert main([*home, "accept", "adult"]) == 2
+    assert "no proposed generator config waiting" in capsys.readouterr().err
+    assert main([*home, "generate", "adult", "--rows", "300"]) == 0
+    out = capsys.readouterr().out
+    assert f"(generator {current_version(layout)})" in out
+    (written,) = layout.landing("synthetic").glob("*.parquet")
+    assert written.with_name(written.name + ".meta.json").is_file()
+    assert main([*home, "accept", "adult", "v0001"]) == 0
+    assert current_version(layout) == "v0001"
+    assert main([*home, "accept", "adult", "v9999"]) == 1
 
 
 def test_two_ingest_processes_at_once(env, spec, home, write_batch) -> None:
@@ -142,11 +193,22 @@ def test_two_ingest_processes_at_once(env, spec, home, write_batch) -> None:
 
 
 def test_demo_command_end_to_end(env, home) -> None:
-    command = [sys.executable, "-m", "validation_loop.cli", "demo"]
-    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    from validation_loop.demo import setup_demo
+    from validation_loop.spec import load_spec, save_spec
+
+    spec = load_spec(setup_demo(home).spec_path)
+    spec.models.enabled = False  # the model checks have tests of their own; keep this one quick
+    save_spec(spec, home.loop("adult").spec_path)
+    command = [sys.executable, "-m", "validation_loop.cli", "demo", "--rounds", "2"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
-    assert "3 landing file(s): 3 new" in first.stdout
-    assert "2 human batch(es), 6000 rows; 1 synthetic batch(es), 8000 rows" in first.stdout
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, second.stderr
-    assert "3 landing file(s): 0 new, 3 already ingested, 0 rejected" in second.stdout
+    lines = first.stdout.splitlines()
+    assert lines[1].startswith("round 1: generator v0001  score ")
+    assert lines[2].startswith("round 2: generator v0002  score ")
+    final = next(line for line in lines if line.startswith("final report: "))
+    assert Path(final.removeprefix("final report: ")).is_file()
+    again = subprocess.run(
+        [*command[:-1], "1"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr
+    assert "round 1: generator v0002" in again.stdout or "round 1: generator v0003" in again.stdout

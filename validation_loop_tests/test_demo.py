@@ -1,9 +1,22 @@
-"""The demo data and its naive generator."""
+"""The demo: census data, a deliberately flawed generator, and rounds of feedback that fix it."""
 
 from __future__ import annotations
 
-from validation_loop.demo import demo_frame, sample_independent_marginals, setup_demo
+import json
+
+from validation_loop.demo import (
+    BIASED_GROUP,
+    DUPLICATE_RATE,
+    MISSING_SLICE,
+    SHIFT,
+    SHIFTED_COLUMN,
+    demo_frame,
+    flawed_config,
+    setup_demo,
+)
+from validation_loop.feedback.versions import current_version, list_versions, proposals
 from validation_loop.spec import Task, load_spec
+from validation_loop.warehouse import Warehouse
 
 
 def test_demo_frame_is_the_shipped_census_sample() -> None:
@@ -13,23 +26,75 @@ def test_demo_frame_is_the_shipped_census_sample() -> None:
     assert {"sex", "race", "workclass"} <= set(frame.columns)
 
 
-def test_independent_marginals_keep_values_and_lose_relations() -> None:
-    frame = demo_frame()
-    sample = sample_independent_marginals(frame, 20_000, seed=1, drop=("person_id",))
-    again = sample_independent_marginals(frame, 20_000, seed=1, drop=("person_id",))
-    assert sample.equals(again)
-    assert "person_id" not in sample
-    assert set(sample["education"].dropna()) <= set(frame["education"].dropna())
-    real = frame["education_num"].corr(frame["hours_per_week"])
-    fake = sample["education_num"].corr(sample["hours_per_week"])
-    assert abs(real) > 0.1 and abs(fake) < 0.03
-
-
-def test_setup_demo_writes_spec_and_batches(home) -> None:
+def test_setup_demo_writes_spec_and_human_batches(home) -> None:
     layout = setup_demo(home)
     spec = load_spec(layout.spec_path)
     assert spec.task is Task.classification
     assert (spec.label, spec.id_column) == ("income", "person_id")
-    assert spec.sensitive == ["sex", "race"]
+    assert spec.sensitive == ["sex", "race"] and spec.slices[0] == "workclass"
     assert len(list(layout.landing("human").glob("*.csv"))) == 2
-    assert len(list(layout.landing("synthetic").glob("*.parquet"))) == 1
+    assert list(layout.landing("synthetic").iterdir()) == []
+
+
+def test_flawed_config_plants_the_four_flaws(home) -> None:
+    spec = load_spec(setup_demo(home).spec_path)
+    config = flawed_config(demo_frame(), spec)
+    assert MISSING_SLICE not in config.slice_weights
+    assert MISSING_SLICE not in config.label_model
+    assert {m.shift for m in config.columns[SHIFTED_COLUMN].marginals.values()} == {SHIFT}
+    column, group = BIASED_GROUP
+    assert config.label_by_group[column][group][">50K"] == 0.02
+    assert config.duplicate_rate == DUPLICATE_RATE
+
+
+def _planted(home, report_id: str) -> dict[str, str]:
+    """The severity of each planted gap in one report."""
+    with Warehouse(home.warehouse_path).read() as con:
+        rows = con.execute(
+            "SELECT metric, columns, slice, severity FROM report_records WHERE report_id = ?",
+            [report_id],
+        ).fetchall()
+    found = {}
+    for metric, columns, where, severity in rows:
+        where = json.loads(where) if where else None
+        if metric == "slice_share_ratio" and where == {"workclass": MISSING_SLICE}:
+            found["missing slice"] = severity
+        elif metric == "ks" and columns == [SHIFTED_COLUMN]:
+            found["shifted column"] = severity
+        elif metric == "group_outcome_gap" and where == {BIASED_GROUP[0]: BIASED_GROUP[1]}:
+            found["biased label rate"] = severity
+        elif metric == "duplicate_rate_excess":
+            found["duplicates"] = severity
+    return found
+
+
+def test_demo_rounds_raise_the_score_and_close_the_planted_gaps(demo_run) -> None:
+    home, rounds, lines = demo_run["home"], demo_run["rounds"], demo_run["lines"]
+    versions = [r.version for r in rounds]
+    assert versions[:2] == ["v0001", "v0002"] and versions == sorted(versions)
+    assert lines[0].startswith("round 1: generator v0001  score ")
+    assert len([line for line in lines if line.startswith("round ")]) == 3
+    scores = [r.score for r in rounds]
+    assert all(s is not None for s in scores)
+    assert scores[-1] > scores[0] + 0.02, scores
+    assert max(scores[1:]) > scores[0]
+    assert rounds[-1].errors < rounds[0].errors
+    first = _planted(home, rounds[0].report_html.stem)
+    last = _planted(home, rounds[-1].report_html.stem)
+    assert first == {
+        "missing slice": "error",
+        "shifted column": "error",
+        "biased label rate": first["biased label rate"],
+        "duplicates": "error",
+    }
+    assert first["biased label rate"] in ("warn", "error")
+    assert set(last.values()) == {"info"}, last
+    assert rounds[-1].report_html.is_file()
+
+
+def test_demo_leaves_the_last_proposal_waiting(demo_run) -> None:
+    layout = demo_run["home"].loop("adult")
+    last = demo_run["rounds"][-1]
+    assert current_version(layout) == last.version
+    assert proposals(layout) == ([last.proposal] if last.proposal else [])
+    assert list_versions(layout)[-1] == (last.proposal or last.version)

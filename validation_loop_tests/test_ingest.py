@@ -293,15 +293,18 @@ def test_synthetic_batches_need_no_id(home, spec, write_batch) -> None:
         ).fetchone() == (3, 0)
 
 
-def test_generator_version_from_sidecar_then_latest_config(home, spec, write_batch) -> None:
+def test_generator_version_from_sidecar_then_current_config(home, spec, write_batch) -> None:
     layout = home.loop("churn")
     with_sidecar = write_batch("a.csv", ROWS[:1], folder=layout.landing("synthetic"))
     with_sidecar.with_name("a.csv.meta.json").write_text('{"generator_version": "v0002"}')
     (layout.generator / "v0001.yaml").write_text("{}")
-    (layout.generator / "v0003.yaml").write_text("{}")
+    (layout.generator / "v0003.yaml").write_text("{}")  # a proposal: not current
     plain = write_batch("b.csv", ROWS[1:], folder=layout.landing("synthetic"))
     assert ingest_file(home, spec, with_sidecar, "synthetic").batch.generator_version == "v0002"
-    assert ingest_file(home, spec, plain, "synthetic").batch.generator_version == "v0003"
+    assert ingest_file(home, spec, plain, "synthetic").batch.generator_version == "v0001"
+    (layout.generator / "CURRENT").write_text("v0003\n")
+    third = write_batch("c.csv", ROWS[:2], folder=layout.landing("synthetic"))
+    assert ingest_file(home, spec, third, "synthetic").batch.generator_version == "v0003"
     archived = list((layout.archive / "synthetic").glob("*/a.csv.meta.json"))
     assert len(archived) == 1
 

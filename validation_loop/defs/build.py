@@ -10,6 +10,12 @@ from validation_loop.defs.assets import (
     build_inventory_asset,
     build_label_quality_asset,
 )
+from validation_loop.defs.feedback_assets import (
+    build_accepted_config_asset,
+    build_gap_report_asset,
+    build_generator_config_asset,
+    build_reference_batch_asset,
+)
 from validation_loop.defs.jobs import build_jobs
 from validation_loop.defs.resources import HomeResource
 from validation_loop.defs.sensors import build_landing_sensor
@@ -30,11 +36,20 @@ def loop_definitions(home: Home, loop: str) -> dg.Definitions:
     """Assets, jobs and sensors of one loop (the suite file decides its asset checks)."""
     quality = [build_label_quality_asset(loop)] if _long_format(home, loop) else []
     after = [asset.key for asset in quality]
-    reports = [*quality, build_inventory_asset(loop), build_gaps_asset(loop, after)]
-    ingest, compare = build_jobs(loop, [asset.key for asset in reports])
+    gaps = build_gaps_asset(loop, after)
+    reports = [
+        *quality,
+        build_inventory_asset(loop),
+        gaps,
+        build_gap_report_asset(loop, gaps.key),
+        build_generator_config_asset(loop),
+    ]
+    accepted = build_accepted_config_asset(loop)
+    generated = build_reference_batch_asset(loop)
+    jobs = build_jobs(loop, [asset.key for asset in reports], accepted.key, generated.key)
     return dg.Definitions(
-        assets=[build_batches_asset(home, loop), *reports],
-        jobs=[ingest, compare],
+        assets=[build_batches_asset(home, loop), *reports, accepted, generated],
+        jobs=jobs,
         sensors=[build_landing_sensor(loop)],
     )
 

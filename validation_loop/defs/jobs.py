@@ -25,10 +25,21 @@ def compare_job_name(loop: str) -> str:
     return f"{loop}_compare_batches"
 
 
+def accept_job_name(loop: str) -> str:
+    """Name of the job that accepts the proposed generator config."""
+    return f"{loop}_accept_config"
+
+
+def generate_job_name(loop: str) -> str:
+    """Name of the job that makes a reference-generator batch."""
+    return f"{loop}_generate_batch"
+
+
 def build_jobs(
-    loop: str, reports: list[dg.AssetKey]
-) -> tuple[UnresolvedAssetJobDefinition, UnresolvedAssetJobDefinition]:
-    """The loop's ingest job (one batch partition per run) and its compare job (`reports`)."""
+    loop: str, reports: list[dg.AssetKey], accepted: dg.AssetKey, generated: dg.AssetKey
+) -> list[UnresolvedAssetJobDefinition]:
+    """The loop's jobs: ingest one batch, compare (the `reports` assets), accept the proposed
+    config, generate a reference batch."""
     ingest = dg.define_asset_job(
         ingest_job_name(loop),
         selection=dg.AssetSelection.assets(batches_key(loop)),
@@ -39,8 +50,18 @@ def build_jobs(
         compare_job_name(loop),
         selection=dg.AssetSelection.assets(*reports),
         description=(
-            f"Rebuild loop {loop}'s inventory (and label quality) and compare its human truth "
-            "with the current synthetic batches."
+            f"Rebuild loop {loop}'s inventory (and label quality), compare its human truth with "
+            "the current synthetic batches, write the gap report and propose the next config."
         ),
     )
-    return ingest, compare
+    accept_job = dg.define_asset_job(
+        accept_job_name(loop),
+        selection=dg.AssetSelection.assets(accepted),
+        description=f"Accept loop {loop}'s proposed generator config.",
+    )
+    generate = dg.define_asset_job(
+        generate_job_name(loop),
+        selection=dg.AssetSelection.assets(generated),
+        description=f"Make a synthetic batch for loop {loop} with the reference generator.",
+    )
+    return [ingest, compare, accept_job, generate]

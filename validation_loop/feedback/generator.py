@@ -13,26 +13,34 @@ change it and a person can review the change:
   most to least common), so relations between columns, and with the label, survive.
 - `label`: per slice the label's category probabilities (classification) or its quantiles
   (regression) — a label model per slice.
+- `label_by_group`: per sensitive column and group, the label's category probabilities; labels
+  inside a group are reassigned (as few as possible) to match them, in a few raking passes
+  when there are several sensitive columns.
 - `duplicate_rate` and `noise`: the share of rows that repeat an earlier row, and Gaussian
   noise (in each numeric column's IQR) added after the copula.
-- `seed`.
+- `min_distance`: generated rows closer than this to a human row (mixed encoding, Manhattan, as
+  the privacy checks measure it) are drawn again; needs the human rows at generation time.
+- `seed`; and the version's lineage: `parent`, `report_id`, `created_at`, `changelog`.
 
 `fit_config` learns a config from human rows; `generate` draws rows from a config.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
+from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
 from validation_loop.spec import ColumnType, LoopSpec, Task
 
 LEVELS = np.linspace(0, 1, 21)
 OVERALL = "*"
 MISSING = "(missing)"  # the slice of rows whose slice column is empty
-MISSING = "(missing)"  # the slice of rows whose slice column is empty
+RAKING_PASSES = 5  # passes over several sensitive columns, so each one's rates hold at the end
 
 
 class Marginal(BaseModel):
@@ -61,12 +69,28 @@ class ColumnConfig(BaseModel):
         return self.marginals.get(slice_value, self.marginals[OVERALL])
 
 
+class Change(BaseModel):
+    """One changelog entry: which gap caused it, the old and new value, the expected effect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: list[str]
+    old: Any = None
+    new: Any = None
+    gap: dict[str, Any]
+    effect: str
+
+
 class GeneratorConfig(BaseModel):
     """A whole generator config, as stored in `generator/vNNNN.yaml`."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: str = "v0001"
+    parent: str | None = None
+    report_id: str | None = None
+    created_at: str | None = None
+    changelog: list[Change] = Field(default_factory=list)
     seed: int = 0
     rows: int = Field(10_000, ge=1)
     slice_column: str | None = None
@@ -75,8 +99,10 @@ class GeneratorConfig(BaseModel):
     correlation: list[list[float]]
     label: str
     label_model: dict[str, Marginal]
+    label_by_group: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
     duplicate_rate: float = Field(0.0, ge=0, lt=1)
     noise: float = Field(0.0, ge=0)
+    min_distance: float = Field(0.0, ge=0)
 
 
 def _marginal(values: pd.Series, kind: ColumnType) -> Marginal:
@@ -148,8 +174,17 @@ def fit_config(
         value: _marginal(group[spec.label], label_kind) for value, group in groups.items()
     }
     copula = [*names, spec.label]
-    correlation = np.corrcoef(_codes(human, spec, copula), rowvar=False)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant column has no correlation
+        correlation = np.corrcoef(_codes(human, spec, copula), rowvar=False)
     weights = keys.value_counts(normalize=True).to_dict() if keys is not None else {}
+    by_group = {}
+    if spec.task is not Task.regression:
+        for column in (c for c in spec.sensitive if c in names):
+            labels = human[[column, spec.label]].dropna().astype(str)
+            by_group[column] = {
+                str(group): {str(k): float(v) for k, v in rows.value_counts(normalize=True).items()}
+                for group, rows in labels.groupby(column)[spec.label]
+            }
     return GeneratorConfig(
         version=version,
         seed=spec.seed,
@@ -160,6 +195,7 @@ def fit_config(
         correlation=np.nan_to_num(correlation, nan=0.0).round(6).tolist(),
         label=spec.label,
         label_model=label_model,
+        label_by_group=by_group,
     )
 
 
@@ -196,10 +232,93 @@ def _with_missing(values: np.ndarray, share: float, rng: np.random.Generator) ->
     return out
 
 
-def generate(config: GeneratorConfig, rows: int | None = None) -> pd.DataFrame:
-    """Draw rows from a config (deterministic for its seed)."""
-    rng = np.random.default_rng(config.seed)
+def _class_distance(uniform: np.ndarray, marginal: Marginal, name: str) -> np.ndarray:
+    """How far each copula uniform lies from the interval that draws class `name`."""
+    probabilities = marginal.probabilities or {}
+    if name not in probabilities:
+        return np.full(uniform.shape, 2.0)
+    names = sorted(probabilities, key=lambda k: -probabilities[k])
+    weights = np.array([probabilities[k] for k in names], dtype=float)
+    edges = np.concatenate([[0.0], np.cumsum(weights / weights.sum())])
+    index = names.index(name)
+    low, high = edges[index], edges[index + 1]
+    return np.maximum(np.maximum(low - uniform, uniform - high), 0.0)
+
+
+def _match_group_rates(
+    labels: np.ndarray,
+    groups: np.ndarray,
+    targets: dict[str, dict[str, float]],
+    uniform: np.ndarray,
+    slices: np.ndarray,
+    label_model: dict[str, Marginal],
+) -> np.ndarray:
+    """Relabel as few rows as possible so each group's label shares match its targets.
+
+    A row moves from an over-represented class to a lacking one when its copula uniform lies
+    closest to that class's interval (in its slice's label model): the rows that were nearly
+    labelled so, so the label keeps its relation with the other columns.
+    """
+    out = labels.copy()
+    for group, target in targets.items():
+        inside = np.flatnonzero(groups == group)
+        if inside.size == 0:
+            continue
+        have = pd.Series(out[inside]).astype(str).value_counts()
+        classes = sorted(set(target) | set(have.index))
+        total = sum(target.values()) or 1.0
+        want = {k: round(target.get(k, 0.0) / total * inside.size) for k in classes}
+        excess = {k: int(have.get(k, 0)) - want[k] for k in classes}
+        for lacking in (k for k in classes if excess[k] < 0):
+            for donor in (k for k in classes if excess[k] > 0):
+                moving = min(excess[donor], -excess[lacking])
+                if moving <= 0:
+                    continue
+                rows = inside[out[inside].astype(str) == donor]
+                distance = np.empty(rows.size)
+                for value in np.unique(slices[rows]):
+                    part = slices[rows] == value
+                    model = label_model.get(str(value), label_model[OVERALL])
+                    distance[part] = _class_distance(uniform[rows[part]], model, lacking)
+                chosen = rows[np.argsort(distance, kind="stable")[:moving]]
+                out[chosen] = lacking
+                excess[donor] -= moving
+                excess[lacking] += moving
+    return out
+
+
+def generate(
+    config: GeneratorConfig, rows: int | None = None, reference: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Draw rows from a config (deterministic for its seed).
+
+    With `min_distance` and the human rows as `reference`, rows closer than that to a human row
+    are drawn again (at most five rounds; any left are dropped).
+    """
     total = rows or config.rows
+    table = _draw(config, total, 0)
+    if config.min_distance <= 0 or reference is None or reference.empty:
+        return table
+    numeric = [n for n, c in config.columns.items() if c.kind == "numeric"]
+    categorical = [n for n in [*config.columns, config.label] if n not in numeric]
+    encoder = MixedEncoder(numeric, categorical).fit(reference)
+    human = encoder.transform(reference)
+    kept = [table[nearest_distances(human, encoder.transform(table), False) >= config.min_distance]]
+    for attempt in range(1, 6):
+        short = total - sum(len(k) for k in kept)
+        if short <= 0:
+            break
+        extra = _draw(config, 2 * short, attempt)
+        distance = nearest_distances(human, encoder.transform(extra), False)
+        kept.append(extra[distance >= config.min_distance].head(short))
+    return pd.concat(kept, ignore_index=True).head(total)
+
+
+def _draw(config: GeneratorConfig, total: int, attempt: int) -> pd.DataFrame:
+    """Draw `total` rows; the random stream depends on the seed, the version and the attempt,
+    so each version draws fresh rows (and two versions never make the same batch)."""
+    number = int(config.version[1:]) if config.version[1:].isdigit() else 0
+    rng = np.random.default_rng([config.seed, number, attempt])
     unique_rows = max(1, round(total * (1 - config.duplicate_rate)))
     names = list(config.columns)
     weights = config.slice_weights or {OVERALL: 1.0}
@@ -236,12 +355,19 @@ def generate(config: GeneratorConfig, rows: int | None = None) -> pd.DataFrame:
             if model.quantiles is not None
             else _categorical(draws, model)
         )
-    frame[config.label] = label
     table = pd.DataFrame(frame)
+    for _ in range(RAKING_PASSES if len(config.label_by_group) > 1 else 1):
+        for column, targets in config.label_by_group.items():
+            groups = table[column].astype("object").to_numpy()
+            label = _match_group_rates(
+                label, groups, targets, uniform[:, len(names)], slices, config.label_model
+            )
+    table[config.label] = label
     if unique_rows < total:
         repeats = table.iloc[rng.integers(0, unique_rows, total - unique_rows)]
         table = pd.concat([table, repeats], ignore_index=True)
     for name, column in config.columns.items():
         if column.kind == "numeric":
             table[name] = pd.to_numeric(table[name], errors="coerce")
-    return table.sample(frac=1.0, random_state=config.seed).reset_index(drop=True)
+    order = rng.permutation(len(table))
+    return table.iloc[order].reset_index(drop=True)

@@ -43,6 +43,23 @@ def _human_truth_sql(con: duckdb.DuckDBPyConnection, spec: LoopSpec, batches: li
     )
 
 
+def _usable(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> list[tuple[str, str, str | None]]:
+    """(batch id, source, generator version) of the usable batches, oldest first."""
+    usable = usable_batches(con, spec.name)
+    rows = con.execute(
+        "SELECT batch_id, source, generator_version FROM batches WHERE loop = ? "
+        "ORDER BY ingested_at, batch_id",
+        [spec.name],
+    ).fetchall()
+    return [(str(b), str(source), v) for b, source, v in rows if b in usable]
+
+
+def human_truth(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> str | None:
+    """SQL of the human truth over every usable human batch; None without one."""
+    human = [b for b, source, _ in _usable(con, spec) if source == "human"]
+    return _human_truth_sql(con, spec, human) if human else None
+
+
 def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Comparison | None:
     """Every usable human batch against the synthetic batches of the newest generator version.
 
@@ -50,27 +67,29 @@ def current_comparison(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> Compar
     batch decides the version; without a version it is compared alone. None when either side
     has no usable batch.
     """
-    usable = usable_batches(con, spec.name)
-    rows = [
-        row
-        for row in con.execute(
-            "SELECT batch_id, source, generator_version FROM batches WHERE loop = ? "
-            "ORDER BY ingested_at, batch_id",
-            [spec.name],
-        ).fetchall()
-        if row[0] in usable
-    ]
+    rows = _usable(con, spec)
     human = [b for b, source, _ in rows if source == "human"]
     synthetic = [(b, v) for b, source, v in rows if source == "synthetic"]
     if not human or not synthetic:
         return None
     newest_batch, version = synthetic[-1]
     current = [b for b, v in synthetic if v == version] if version else [newest_batch]
+    return comparison_of(con, spec, human, current, version)
+
+
+def comparison_of(
+    con: duckdb.DuckDBPyConnection,
+    spec: LoopSpec,
+    human: list[str],
+    synthetic: list[str],
+    version: str | None,
+) -> Comparison:
+    """The comparison of these human and synthetic batches."""
     schema = quote_ident(spec.name)
     return Comparison(
         human_batches=human,
-        synthetic_batches=current,
+        synthetic_batches=synthetic,
         generator_version=version,
         human_sql=_human_truth_sql(con, spec, human),
-        synthetic_sql=f"SELECT * FROM {schema}.synthetic WHERE _batch_id IN ({_ids(current)})",
+        synthetic_sql=f"SELECT * FROM {schema}.synthetic WHERE _batch_id IN ({_ids(synthetic)})",
     )

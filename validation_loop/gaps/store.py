@@ -6,6 +6,7 @@ import json
 import math
 import uuid
 from contextlib import ExitStack
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ import duckdb
 
 from validation_loop.errors import NothingToCompare
 from validation_loop.gaps.compute import GapResult, compute_gaps
+from validation_loop.gaps.records import GapRecord
 from validation_loop.gaps.selection import Comparison, current_comparison
 from validation_loop.home import Home
 from validation_loop.spec import LoopSpec
@@ -22,6 +24,33 @@ from validation_loop.warehouse import Warehouse, fetch_dicts
 def _number(value: float | None) -> float | None:
     """NaN and infinities stored as NULL."""
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+RECORD_FIELDS = tuple(field.name for field in fields(GapRecord))
+
+
+def stored_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row (of gap_records or report_records) in the gap library's record shape."""
+    record = {k: row[k] for k in RECORD_FIELDS}
+    record["slice"] = json.loads(row["slice"]) if isinstance(row["slice"], str) else row["slice"]
+    record["columns"] = list(record["columns"])
+    return record
+
+
+def record_values(record: dict[str, Any]) -> list[Any]:
+    """A record's fields in the column order of `RECORD_COLUMNS` (slice as JSON)."""
+    return [
+        record["kind"],
+        record["metric"],
+        list(record["columns"]),
+        None if record["slice"] is None else json.dumps(record["slice"]),
+        _number(record["value"]),
+        _number(record["threshold"]),
+        _number(record["p_value"]),
+        _number(record["q_value"]),
+        record["severity"],
+        record["message"],
+    ]
 
 
 def store_gaps(
@@ -38,16 +67,7 @@ def store_gaps(
             comparison.generator_version,
             comparison.human_batches,
             comparison.synthetic_batches,
-            r.kind,
-            r.metric,
-            r.columns,
-            None if r.slice is None else json.dumps(r.slice),
-            _number(r.value),
-            _number(r.threshold),
-            _number(r.p_value),
-            _number(r.q_value),
-            r.severity,
-            r.message,
+            *record_values(r.to_dict()),
         ]
         for r in result.records
     ]

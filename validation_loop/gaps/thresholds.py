@@ -130,6 +130,12 @@ RULES: dict[str, Rule] = {
             description="accuracy drop (or relative error increase) inside a slice",
         ),
         Rule(
+            "collapse.drop",
+            0.1,
+            0.2,
+            description="fall of a diversity or coverage value since the first generator version",
+        ),
+        Rule(
             "bias.disparity_change",
             0.05,
             0.1,

@@ -7,7 +7,7 @@ from typing import Any
 
 from validation_loop.render.tables import Document, Table
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1d2330}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 dl{display:grid;grid-template-columns:max-content auto;gap:.25rem 1rem}dt{font-weight:600}
@@ -40,6 +40,6 @@ def to_html(document: Document) -> str:
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(document.title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{escape(document.title)}</title><style>{STYLE}</style></head>"
         f"<body><h1>{escape(document.title)}</h1><dl>{facts}</dl>{sections}</body></html>\n"
     )

@@ -27,8 +27,17 @@ def test_every_loop_gets_assets_jobs_and_a_sensor(home, spec) -> None:
     assert keys == {
         f"{loop}/{asset}"
         for loop in ("churn", "second")
-        for asset in ("batches", "inventory", "gaps")
+        for asset in (
+            "batches",
+            "inventory",
+            "gaps",
+            "gap_report",
+            "generator_config",
+            "accepted_config",
+            "reference_batch",
+        )
     }
+    assert {"churn_accept_config", "churn_generate_batch"} <= jobs
 
 
 def test_workspace_yaml_loads(home, spec, tmp_path) -> None:

@@ -1,0 +1,103 @@
+"""Collapse: diversity and coverage that fall generator version after generator version.
+
+For each diversity or coverage value (entropy ratio, IQR and tail-span ratios, category and
+range coverage; ratios above 1 count as 1), the history holds its value in the newest report of
+every generator version. A `collapse` gap is raised when the value has fallen since the first
+version by at least the `collapse.drop` thresholds *and* the current version's value differs
+from the human data beyond noise (its own q-value passes the false discovery rate): the
+fall is then real and not a wobble of one sample. The message says whether it fell at every
+step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from validation_loop.gaps.records import GapRecord
+from validation_loop.gaps.thresholds import Severity, resolve_rules
+
+COLLAPSE_METRICS = (
+    "entropy_ratio",
+    "iqr_ratio",
+    "tail_span_ratio",
+    "category_coverage",
+    "range_coverage",
+)
+
+
+@dataclass(frozen=True)
+class VersionValue:
+    """One metric's value (and evidence) in the newest report of one generator version."""
+
+    version: str
+    value: float
+    q_value: float | None
+
+
+def _level(value: float) -> float:
+    """How much of the human diversity is there (ratios above 1 count as 1)."""
+    return min(value, 1.0)
+
+
+def collapse_records(
+    history: dict[tuple[str, tuple[str, ...]], list[VersionValue]],
+    overrides: dict[str, float],
+) -> list[GapRecord]:
+    """One record per (metric, columns) series with two or more versions, oldest first."""
+    rules, alpha, alpha_error = resolve_rules(overrides)
+    rule = rules["collapse.drop"]
+    records = []
+    for (metric, columns), series in sorted(history.items()):
+        points = [p for p in series if math.isfinite(p.value)]
+        if len(points) < 2:
+            continue
+        first, last = points[0], points[-1]
+        drop = _level(first.value) - _level(last.value)
+        steps = [_level(b.value) - _level(a.value) for a, b in pairwise(points)]
+        steady = all(step < 0 for step in steps)
+        significant = last.q_value is not None and last.q_value <= alpha
+        severity: Severity = rule.level(drop) if significant else "info"
+        if severity == "error" and (last.q_value is None or last.q_value > alpha_error):
+            severity = "warn"
+        versions = " -> ".join(f"{p.version} {p.value:.3g}" for p in points)
+        how = "at every version" if steady else "since the first version"
+        message = f"{metric} of {', '.join(columns)} fell {how}: {versions}"
+        threshold = rule.error if severity == "error" else rule.warn
+        if severity != "info":
+            message += (
+                f" (fall {drop:.3g} is above the {severity} threshold {threshold:.3g}); "
+                "raise the generator's noise and lower its duplicate rate"
+            )
+        records.append(
+            GapRecord(
+                kind="collapse",
+                metric=f"{metric}_drop",
+                columns=list(columns),
+                slice={"versions": [p.version for p in points]},
+                value=round(drop, 6),
+                threshold=threshold if severity != "info" else rule.warn,
+                p_value=None,
+                q_value=last.q_value,
+                severity=severity,
+                message=message + ".",
+            )
+        )
+    return records
+
+
+def series_from_rows(
+    rows: list[dict[str, Any]],
+) -> dict[tuple[str, tuple[str, ...]], list[VersionValue]]:
+    """Group stored rows (version, metric, columns, value, q_value; oldest version first)."""
+    history: dict[tuple[str, tuple[str, ...]], list[VersionValue]] = {}
+    for row in rows:
+        if row["metric"] not in COLLAPSE_METRICS or row["value"] is None:
+            continue
+        key = (row["metric"], tuple(row["columns"]))
+        history.setdefault(key, []).append(
+            VersionValue(row["generator_version"], float(row["value"]), row["q_value"])
+        )
+    return history

@@ -1,0 +1,1 @@
+"""The gap report: assembled from quality results, gap records, history and recommendations."""

@@ -1,0 +1,196 @@
+"""Assemble a loop's gap report from its latest comparison, and keep it.
+
+The report (schema `validation-loop/gap-report/v1`, README "Gap report") brings together the
+latest comparison's gap and model gap records, the quality results of the batches compared,
+collapse across generator versions, the score and its history, distributions of the gapped
+columns, and recommendations with changes to the generator config that made the batches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from validation_loop.feedback.generator import GeneratorConfig, fit_config, generated_columns
+from validation_loop.feedback.mapping import plan
+from validation_loop.feedback.versions import config_path, load_config
+from validation_loop.gaps.collapse import COLLAPSE_METRICS, collapse_records, series_from_rows
+from validation_loop.gaps.compute import KIND_ORDER
+from validation_loop.gaps.records import SEVERITY_ORDER
+from validation_loop.gaps.score import report_score, score_components
+from validation_loop.gaps.selection import Comparison, comparison_of
+from validation_loop.gaps.store import latest_gaps, stored_record
+from validation_loop.home import Home
+from validation_loop.quality.labels import latest_label_quality
+from validation_loop.quality.results import suite_summary
+from validation_loop.report.distributions import distributions
+from validation_loop.report.store import (
+    insert_report,
+    score_history,
+    version_history,
+    write_files,
+)
+from validation_loop.spec import LoopSpec
+from validation_loop.warehouse import Warehouse
+
+REPORT_SCHEMA = "validation-loop/gap-report/v1"
+PLOTTED_COLUMNS = 8
+PLOTTED_KINDS = ("marginal", "coverage", "diversity", "collapse")
+
+
+def _order(record: dict[str, Any]) -> tuple[int, int]:
+    """Worst severity first, then the kind's place (most damaging kinds first)."""
+    kinds = [*KIND_ORDER, "collapse"]
+    return (-SEVERITY_ORDER[record["severity"]], kinds.index(record["kind"]))
+
+
+def _human_sample(
+    con: duckdb.DuckDBPyConnection, spec: LoopSpec, comparison: Comparison
+) -> pd.DataFrame:
+    """A seeded sample of the human truth (at most `sample_rows`), for the targets."""
+    return con.execute(
+        f"SELECT * FROM ({comparison.human_sql}) USING SAMPLE reservoir({spec.sample_rows} ROWS) "
+        f"REPEATABLE ({spec.seed})"
+    ).df()
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """Rows of a relation."""
+    row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _plotted_columns(records: list[dict[str, Any]], spec: LoopSpec) -> list[str]:
+    """The columns of the worst single-column gaps, at most eight."""
+    out: list[str] = []
+    for record in records:
+        if record["severity"] == "info" or record["kind"] not in PLOTTED_KINDS:
+            continue
+        for column in record["columns"]:
+            if column in spec.columns and column not in out:
+                out.append(column)
+    bias = [
+        c for r in records if r["kind"] == "bias" and r["severity"] != "info" for c in r["columns"]
+    ]
+    out += [c for c in dict.fromkeys(bias) if c not in out]
+    return out[:PLOTTED_COLUMNS]
+
+
+def _quality(
+    con: duckdb.DuckDBPyConnection, spec: LoopSpec, comparison: Comparison
+) -> dict[str, Any]:
+    """The suite results of each compared batch and the label quality."""
+    return {
+        "batches": [
+            {"batch_id": b, **suite_summary(con, spec.name, b)}
+            for b in [*comparison.human_batches, *comparison.synthetic_batches]
+        ],
+        "label_quality": latest_label_quality(con, spec.name),
+    }
+
+
+def _generator_config(home: Home, spec: LoopSpec, version: str | None) -> GeneratorConfig | None:
+    """The reference generator config that made the compared batches, if the loop has one."""
+    layout = home.loop(spec.name)
+    if version is None or not config_path(layout, version).is_file():
+        return None
+    return load_config(layout, version)
+
+
+def _counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Records per severity."""
+    counts = dict.fromkeys(SEVERITY_ORDER, 0)
+    for record in records:
+        counts[record["severity"]] += 1
+    return counts
+
+
+def build_report(home: Home, spec: LoopSpec, now: datetime | None = None) -> dict[str, Any] | None:
+    """The report of the loop's latest comparison (None before the first comparison)."""
+    created = now or datetime.now(UTC)
+    with ExitStack() as stack:
+        con = stack.enter_context(Warehouse(home.warehouse_path).read())
+        rows = latest_gaps(con, spec.name)
+        if not rows:
+            return None
+        first = rows[0]
+        version = first["generator_version"]
+        comparison = comparison_of(
+            con, spec, list(first["human_batches"]), list(first["synthetic_batches"]), version
+        )
+        records = [stored_record(r) for r in rows]
+        history_rows = version_history(con, spec.name, COLLAPSE_METRICS)
+        current = [
+            {**r, "generator_version": version or "(unversioned)"}
+            for r in records
+            if r["metric"] in COLLAPSE_METRICS and r["slice"] is None
+        ]
+        history_rows = [r for r in history_rows if r["generator_version"] != version] + current
+        records += [
+            r.to_dict() for r in collapse_records(series_from_rows(history_rows), spec.thresholds)
+        ]
+        records.sort(key=_order)
+        human_rows, synthetic_rows = (
+            _count(con, sql) for sql in (comparison.human_sql, comparison.synthetic_sql)
+        )
+        quality = _quality(con, spec, comparison)
+        plots = distributions(con, spec, comparison, _plotted_columns(records, spec))
+        human = _human_sample(con, spec, comparison)
+        scores = score_history(con, spec.name)
+    config = _generator_config(home, spec, version)
+    target = None
+    if generated_columns(spec) and not human.empty:
+        target = fit_config(human, spec, rows=config.rows if config else spec.feedback.rows)
+    recommendations = plan(records, config, target) if target is not None else []
+    components = score_components(records)
+    score = report_score(components)
+    report_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    counts = _counts(records)
+    return {
+        "schema": REPORT_SCHEMA,
+        "loop": spec.name,
+        "report_id": report_id,
+        "created_at": created.isoformat(),
+        "generator_version": version,
+        "human_batches": comparison.human_batches,
+        "synthetic_batches": comparison.synthetic_batches,
+        "human_rows": int(human_rows),
+        "synthetic_rows": int(synthetic_rows),
+        "score": score,
+        "score_components": components,
+        "counts": counts,
+        "comparison_id": first["comparison_id"],
+        "gaps": [r for r in records if r["severity"] != "info"],
+        "metrics": records,
+        "recommendations": [r.to_dict() for r in recommendations],
+        "quality": quality,
+        "history": [
+            *scores,
+            {
+                "report_id": report_id,
+                "created_at": created.isoformat(),
+                "generator_version": version,
+                "score": score,
+                "errors": counts["error"],
+                "warnings": counts["warn"],
+            },
+        ],
+        "distributions": plots,
+    }
+
+
+def publish_report(home: Home, spec: LoopSpec) -> tuple[dict[str, Any], dict[str, Path]] | None:
+    """Build the report, keep it in the warehouse and write its files."""
+    report = build_report(home, spec)
+    if report is None:
+        return None
+    paths = write_files(home, report)
+    with Warehouse(home.warehouse_path).write() as con:
+        insert_report(con, report)
+    return report, paths

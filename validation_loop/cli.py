@@ -115,6 +115,15 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument("--rows", type=int, help="default: the config's rows")
     generate.add_argument("--version", help="default: the current version")
 
+    alerts = command(
+        "alerts",
+        "List the loop's recent alerts and their delivery state, or send a test message.",
+        "validation-loop alerts churn --test",
+    )
+    alerts.add_argument("name", help="loop name")
+    alerts.add_argument("--test", action="store_true", help="send a test message to every route")
+    alerts.add_argument("--limit", type=int, default=20, help="deliveries to list (default 20)")
+
     demo = command(
         "demo",
         "Run the demo loop (census data, a flawed generator) for a few feedback rounds.",
@@ -320,9 +329,36 @@ def cmd_generate(home: Home, args: argparse.Namespace) -> int:
     from validation_loop.feedback.reference import make_batch
 
     spec = _loop_spec(home, args.name)
-    path, config = make_batch(home, spec, args.version, args.rows)
-    print(f"wrote {path} (generator {config.version})")
+    batch = make_batch(home, spec, args.version, args.rows)
+    print(f"wrote {batch.path} ({batch.rows} rows, generator {batch.config.version})")
     print(f"next: validation-loop run {args.name}")
+    return EXIT_OK
+
+
+def cmd_alerts(home: Home, args: argparse.Namespace) -> int:
+    """List deliveries, or send a test message to every route (exit 1 if one fails)."""
+    from validation_loop.alerts.dispatch import recent_deliveries, send_test
+    from validation_loop.defs.resources import env_value
+
+    spec = _loop_spec(home, args.name)
+    if args.test:
+        if not spec.alerts.routes:
+            raise UsageError(f"loop {args.name!r} has no alert routes (alerts.routes in loop.yaml)")
+        results = send_test(home, spec, env_value)
+        for route, error in results.items():
+            print(f"{route}: {'delivered' if error is None else 'FAILED: ' + error}")
+        return EXIT_OK if all(e is None for e in results.values()) else EXIT_FAILED
+    rows = recent_deliveries(home, args.name, args.limit)
+    if not rows:
+        print(f"loop {args.name}: no alerts yet ({len(spec.alerts.routes)} route(s) configured)")
+    for row in rows:
+        state = row["status"] + (f" after {row['attempts']} attempt(s)" if row["attempts"] else "")
+        if row["last_error"]:
+            state += f" ({row['last_error']})"
+        print(
+            f"{row['created_at']:%Y-%m-%d %H:%M} {row['event']:<11} {row['severity']:<5} "
+            f"-> {row['route']}: {state}: {row['title']}"
+        )
     return EXIT_OK
 
 
@@ -371,6 +407,7 @@ COMMANDS: dict[str, Callable[[Home, argparse.Namespace], int]] = {
     "report": cmd_report,
     "accept": cmd_accept,
     "generate": cmd_generate,
+    "alerts": cmd_alerts,
     "demo": cmd_demo,
     "ui": cmd_ui,
 }

@@ -120,7 +120,8 @@ def run_demo(
     echo: Callable[[str], None],
     instance: dg.DagsterInstance | None = None,
 ) -> list[Round]:
-    """Ingest the human batches, then generate -> validate -> feedback -> accept, `rounds` times.
+    """Ingest the human batches, then generate -> validate -> feedback -> accept, `rounds` times
+    or until no config change is left to make.
 
     Runs go to `instance` (default: the home's Dagster instance). The last round's proposal is
     left waiting for a person.
@@ -140,8 +141,9 @@ def run_demo(
         accept(layout, waiting, by="demo")
     done = []
     for number in range(1, rounds + 1):
-        path, config = make_batch(home, spec)
-        (outcome,) = runner.ingest([("synthetic", path)])
+        batch = make_batch(home, spec)
+        config = batch.config
+        (outcome,) = runner.ingest([("synthetic", batch.path)])
         if outcome.error is not None:
             raise ValidationLoopError(f"round {number}: the batch failed: {outcome.error}")
         runner.compare()
@@ -166,7 +168,13 @@ def run_demo(
             f"{result.errors} error, {result.warnings} warn"
             + (f"  -> proposed {proposal}" if proposal else "")
         )
-        if proposal and number < rounds:
+        if proposal is None:
+            echo(
+                "converged: no gap left that a config change can close; the rest are "
+                "recommendations for a person (see the report)"
+            )
+            break
+        if number < rounds:
             accept(layout, proposal, by="demo")
     echo(f"current generator config: {current_version(layout)}")
     return done

@@ -130,6 +130,111 @@ class FeedbackSpec(BaseModel):
     )
 
 
+class ScheduleSpec(BaseModel):
+    """When the loop re-checks itself even if no batch arrived."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str = Field("0 6 * * *", description="Cron expression (default: daily at 06:00).")
+    timezone: str = Field("UTC", description="IANA time zone of the cron expression.")
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        """A five-field cron expression."""
+        if len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a five-field cron expression (e.g. '0 6 * * *')")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """An IANA time zone name."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from None
+        return value
+
+
+class FreshnessSpec(BaseModel):
+    """Stale data is a finding of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    human_max_age_days: float = Field(
+        30, gt=0, description="No human batch for longer than this is a warn-level finding."
+    )
+
+
+RouteType = Literal["slack", "teams", "webhook", "email"]
+
+
+class RouteSpec(BaseModel):
+    """One alert destination; endpoints and secrets are names of environment variables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Shown in the delivery log.")
+    type: RouteType
+    min_severity: Literal["warn", "error"] = Field(
+        "warn", description="Gap alerts at this severity or worse go here; run failures always."
+    )
+    url_env: str | None = Field(None, description="slack, teams, webhook: env var with the URL.")
+    secret_env: str | None = Field(None, description="webhook: env var with the HMAC secret.")
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    starttls: bool = True
+    ca_file: str | None = Field(None, description="email: CA bundle to verify the SMTP server.")
+    username_env: str | None = None
+    password_env: str | None = None
+    sender: str | None = None
+    recipients: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _complete(self) -> RouteSpec:
+        """Each type has what it needs."""
+        needed = {
+            "slack": ["url_env"],
+            "teams": ["url_env"],
+            "webhook": ["url_env", "secret_env"],
+            "email": ["smtp_host", "sender", "recipients"],
+        }[self.type]
+        missing = [name for name in needed if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"route {self.name!r} ({self.type}) needs {', '.join(missing)}")
+        return self
+
+
+class AlertSpec(BaseModel):
+    """Where gap and run-failure alerts go, and how often."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    routes: list[RouteSpec] = Field(default_factory=list)
+    renotify_hours: float = Field(
+        24, gt=0, description="An open gap alerts again after this long (or when it worsens)."
+    )
+    report_url: str | None = Field(
+        None, description="Base URL where reports/<loop>/ is served; default: file:// links."
+    )
+    dagster_url: str = Field("http://127.0.0.1:3000", description="Base URL of the Dagster UI.")
+    timeout_seconds: float = Field(10, gt=0, description="Per delivery attempt.")
+    attempts: int = Field(3, ge=1, le=10, description="Attempts per delivery in one go.")
+    backoff_seconds: float = Field(1.0, ge=0, description="First wait between attempts.")
+    max_gaps: int = Field(20, ge=1, description="Gaps listed in one message (the rest counted).")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertSpec:
+        """Route names identify deliveries."""
+        names = [r.name for r in self.routes]
+        if len(names) != len(set(names)):
+            raise ValueError(f"route names must be unique: {names}")
+        return self
+
+
 class LoopSpec(BaseModel):
     """A validated `loop.yaml`."""
 
@@ -159,6 +264,9 @@ class LoopSpec(BaseModel):
     quality: QualitySpec = Field(default_factory=QualitySpec)
     models: ModelSpec = Field(default_factory=ModelSpec)
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)
+    alerts: AlertSpec = Field(default_factory=AlertSpec)
     sample_rows: int = Field(
         200_000, ge=1_000, description="Rows per side the sample-based gap checks use at most."
     )

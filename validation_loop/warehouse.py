@@ -115,6 +115,32 @@ CREATE TABLE IF NOT EXISTS {db}.main.gap_reports (
     document JSON NOT NULL,
     PRIMARY KEY (loop, report_id)
 );
+CREATE TABLE IF NOT EXISTS {db}.main.alert_state (
+    loop VARCHAR NOT NULL,
+    gap_key VARCHAR NOT NULL,
+    record JSON NOT NULL,
+    severity VARCHAR NOT NULL,
+    max_severity VARCHAR NOT NULL,
+    opened_at TIMESTAMPTZ NOT NULL,
+    last_notified_at TIMESTAMPTZ NOT NULL,
+    closed_at TIMESTAMPTZ,
+    PRIMARY KEY (loop, gap_key)
+);
+CREATE TABLE IF NOT EXISTS {db}.main.alert_deliveries (
+    loop VARCHAR NOT NULL,
+    delivery_id VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    event VARCHAR NOT NULL,
+    route VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    alert JSON NOT NULL,
+    status VARCHAR NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error VARCHAR,
+    next_attempt_at TIMESTAMPTZ,
+    sent_at TIMESTAMPTZ,
+    PRIMARY KEY (loop, delivery_id)
+);
 CREATE TABLE IF NOT EXISTS {db}.main.report_records (
     loop VARCHAR NOT NULL,
     report_id VARCHAR NOT NULL,

@@ -14,6 +14,8 @@ import pytest
 from validation_loop.home import Home
 from validation_loop.spec import LoopSpec, parse_spec, save_spec
 
+pytest_plugins = ["validation_loop_tests.servers"]
+
 SPEC: dict[str, Any] = {
     "name": "churn",
     "task": "classification",

@@ -165,7 +165,7 @@ def test_generate_and_accept(env, demo_copy, capsys) -> None:
     assert "no proposed generator config waiting" in capsys.readouterr().err
     assert main([*home, "generate", "adult", "--rows", "300"]) == 0
     out = capsys.readouterr().out
-    assert f"(generator {current_version(layout)})" in out
+    assert f"(300 rows, generator {current_version(layout)})" in out
     (written,) = layout.landing("synthetic").glob("*.parquet")
     assert written.with_name(written.name + ".meta.json").is_file()
     assert main([*home, "accept", "adult", "v0001"]) == 0
@@ -212,3 +212,33 @@ def test_demo_command_end_to_end(env, home) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert "round 1: generator v0002" in again.stdout or "round 1: generator v0003" in again.stdout
+
+
+def test_alerts_test_message_and_listing(env, spec, home, http_server, monkeypatch, capsys) -> None:
+    from validation_loop_tests.servers import free_port, with_alerts
+
+    with_alerts(
+        home,
+        spec,
+        routes=[
+            {"name": "team", "type": "slack", "url_env": "TEAM_HOOK"},
+            {"name": "gone", "type": "teams", "url_env": "GONE_HOOK"},
+        ],
+        attempts=1,
+    )
+    monkeypatch.setenv("TEAM_HOOK", http_server.url)
+    monkeypatch.setenv("GONE_HOOK", f"http://127.0.0.1:{free_port()}/x")
+    assert main(["alerts", "churn"]) == 0
+    assert "no alerts yet (2 route(s) configured)" in capsys.readouterr().out
+    assert main(["alerts", "churn", "--test"]) == 1
+    out = capsys.readouterr().out
+    assert "team: delivered" in out and "gone: FAILED: route gone: connection refused" in out
+    assert "test message" in http_server.json()["text"]
+    assert main(["alerts", "churn"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert len(listing) == 2
+    assert any("-> team: sent after 1 attempt(s)" in line for line in listing)
+    assert any(
+        "-> gone: pending after 1 attempt(s) (route gone: connection refused)" in line
+        for line in listing
+    )

@@ -71,9 +71,11 @@ def _planted(home, report_id: str) -> dict[str, str]:
 def test_demo_rounds_raise_the_score_and_close_the_planted_gaps(demo_run) -> None:
     home, rounds, lines = demo_run["home"], demo_run["rounds"], demo_run["lines"]
     versions = [r.version for r in rounds]
-    assert versions[:2] == ["v0001", "v0002"] and versions == sorted(versions)
+    assert versions[:2] == ["v0001", "v0002"] and versions == sorted(set(versions))
     assert lines[0].startswith("round 1: generator v0001  score ")
-    assert len([line for line in lines if line.startswith("round ")]) == 3
+    assert len([line for line in lines if line.startswith("round ")]) == len(rounds) >= 2
+    if len(rounds) < 3:
+        assert any(line.startswith("converged: ") for line in lines)
     scores = [r.score for r in rounds]
     assert all(s is not None for s in scores)
     assert scores[-1] > scores[0] + 0.02, scores

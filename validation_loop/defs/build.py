@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from validation_loop.defs.alert_assets import build_alerts_asset
 from validation_loop.defs.assets import (
     build_batches_asset,
     build_gaps_asset,
@@ -18,23 +19,31 @@ from validation_loop.defs.feedback_assets import (
 )
 from validation_loop.defs.jobs import build_jobs
 from validation_loop.defs.resources import HomeResource
-from validation_loop.defs.sensors import build_landing_sensor
+from validation_loop.defs.schedules import build_report_schedule
+from validation_loop.defs.sensors import (
+    build_alert_sensor,
+    build_landing_sensor,
+    build_run_failure_sensor,
+)
 from validation_loop.errors import SpecError
 from validation_loop.home import Home
-from validation_loop.spec import load_spec
+from validation_loop.spec import LoopSpec, load_spec
 
 
-def _long_format(home: Home, loop: str) -> bool:
-    """Whether the loop's human batches carry raw judgements (a broken spec counts as no)."""
+def _spec(home: Home, loop: str) -> LoopSpec | None:
+    """The loop's spec; None when broken (its runs report the error)."""
     try:
-        return load_spec(home.loop(loop).spec_path).annotations.format == "long"
+        return load_spec(home.loop(loop).spec_path)
     except SpecError:
-        return False
+        return None
 
 
 def loop_definitions(home: Home, loop: str) -> dg.Definitions:
-    """Assets, jobs and sensors of one loop (the suite file decides its asset checks)."""
-    quality = [build_label_quality_asset(loop)] if _long_format(home, loop) else []
+    """Assets, jobs, sensors and the schedule of one loop (the suite file decides its asset
+    checks; the spec its label-quality asset and its schedule)."""
+    spec = _spec(home, loop)
+    long_format = spec is not None and spec.annotations.format == "long"
+    quality = [build_label_quality_asset(loop)] if long_format else []
     after = [asset.key for asset in quality]
     gaps = build_gaps_asset(loop, after)
     reports = [
@@ -43,14 +52,22 @@ def loop_definitions(home: Home, loop: str) -> dg.Definitions:
         gaps,
         build_gap_report_asset(loop, gaps.key),
         build_generator_config_asset(loop),
+        build_alerts_asset(loop),
     ]
     accepted = build_accepted_config_asset(loop)
     generated = build_reference_batch_asset(loop)
-    jobs = build_jobs(loop, [asset.key for asset in reports], accepted.key, generated.key)
+    ingest, compare, *others = build_jobs(
+        loop, [asset.key for asset in reports], accepted.key, generated.key
+    )
     return dg.Definitions(
         assets=[build_batches_asset(home, loop), *reports, accepted, generated],
-        jobs=jobs,
-        sensors=[build_landing_sensor(loop)],
+        jobs=[ingest, compare, *others],
+        sensors=[
+            build_landing_sensor(loop, [ingest, compare]),
+            build_alert_sensor(loop),
+            build_run_failure_sensor(loop, [ingest, compare, *others]),
+        ],
+        schedules=[build_report_schedule(loop, spec, compare)],
     )
 
 

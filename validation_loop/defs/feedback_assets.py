@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from validation_loop.defs.resources import HomeResource
-from validation_loop.errors import NothingToCompare
+from validation_loop.errors import ValidationLoopError
 from validation_loop.feedback.propose import propose_next
 from validation_loop.feedback.reference import make_batch
 from validation_loop.feedback.versions import accept, current_version, proposals
@@ -19,7 +19,7 @@ from validation_loop.render.tables import gaps_table
 from validation_loop.report.build import publish_report
 from validation_loop.report.store import latest_report
 
-REPORT_KINDS = [*KIND_ORDER, "collapse"]
+REPORT_KINDS = [*KIND_ORDER, "collapse", "freshness"]
 
 
 def gap_report_key(loop: str) -> dg.AssetKey:
@@ -96,7 +96,7 @@ def build_gap_report_asset(loop: str, after: dg.AssetKey) -> dg.AssetsDefinition
             f"Loop `{loop}`'s gap report: quality results, gap and model gap records, collapse "
             "across generator versions, the score and its trend, and recommendations with "
             "config changes; kept in `gap_reports` / `report_records` and written to "
-            f"reports/{loop}/<report id>.json, .md and .html."
+            f"reports/{loop}/REPORT_ID.json, .md and .html."
         ),
     )
     def gap_report(home: HomeResource) -> dg.MaterializeResult:
@@ -223,14 +223,14 @@ def build_reference_batch_asset(loop: str) -> dg.AssetsDefinition:
     )
     def reference_batch(config: BatchSize, home: HomeResource) -> dg.MaterializeResult:
         try:
-            path, used = make_batch(home.home(), home.spec(loop), rows=config.rows)
-        except NothingToCompare as exc:
+            batch = make_batch(home.home(), home.spec(loop), rows=config.rows)
+        except ValidationLoopError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         return dg.MaterializeResult(
             metadata={
-                "file": dg.MetadataValue.path(str(path)),
-                "generator_version": used.version,
-                "dagster/row_count": config.rows or used.rows,
+                "file": dg.MetadataValue.path(str(batch.path)),
+                "generator_version": batch.config.version,
+                "dagster/row_count": batch.rows,
             }
         )
 

@@ -22,3 +22,8 @@ class HomeResource(dg.ConfigurableResource):
     def spec(self, loop: str) -> LoopSpec:
         """The loop's validated spec, read fresh on every call."""
         return load_spec(self.home().loop(loop).spec_path)
+
+
+def env_value(name: str) -> str | None:
+    """An environment variable through Dagster's `EnvVar` (read at run time, never stored)."""
+    return dg.EnvVar(name).get_value()

@@ -1,21 +1,62 @@
-"""The landing sensor: each new landing file becomes a batch partition and an ingest run."""
+"""Sensors of a loop: landing files become ingest runs and then a report, undelivered alerts
+are retried, and failed runs alert.
+
+Why a run request and not declarative automation for the report: the report reads every batch
+at once and a compare run is expensive (model checks), so the landing sensor waits until no
+ingest run of the loop is queued or running and then requests one compare run, keyed by the
+newest batch, so a wave of files gives one report and no tick requests the same one twice.
+"""
 
 import json
+from typing import Any
 
 import dagster as dg
 
+from validation_loop.alerts.dispatch import deliver_due, notify_run_failure
 from validation_loop.defs.assets import batch_run_config
-from validation_loop.defs.jobs import ingest_job_name
+from validation_loop.defs.jobs import compare_job_name, ingest_job_name
 from validation_loop.defs.partitions import batch_partitions
-from validation_loop.defs.resources import HomeResource
+from validation_loop.defs.resources import HomeResource, env_value
 from validation_loop.landing import landing_files
+from validation_loop.warehouse import Warehouse
 
 SETTLE_SECONDS = 5.0
 INTERVAL_SECONDS = 30
+ALERT_INTERVAL_SECONDS = 60
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
-def build_landing_sensor(loop: str) -> dg.SensorDefinition:
-    """A sensor that adds a partition and requests an ingest run for each new landing file.
+def _report_due(context: dg.SensorEvaluationContext, home: HomeResource, loop: str) -> str | None:
+    """The run key of a compare run, when a batch is newer than the latest report and no
+    ingest run of the loop is still in flight."""
+    busy = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=ingest_job_name(loop), statuses=IN_FLIGHT), limit=1
+    )
+    path = home.home().warehouse_path
+    if busy or not path.exists():
+        return None
+    with Warehouse(path).read() as con:
+        newest = con.execute(
+            "SELECT batch_id, ingested_at FROM batches WHERE loop = ? "
+            "ORDER BY ingested_at DESC LIMIT 1",
+            [loop],
+        ).fetchone()
+        reported = con.execute(
+            "SELECT max(created_at) FROM gap_reports WHERE loop = ?", [loop]
+        ).fetchone()
+    if newest is None or (reported and reported[0] and reported[0] >= newest[1]):
+        return None
+    return f"report-after:{newest[0]}:{newest[1].isoformat()}"
+
+
+def build_landing_sensor(loop: str, jobs: list[Any]) -> dg.SensorDefinition:
+    """A sensor that adds a partition and requests an ingest run for each new landing file,
+    then one compare run once the ingests are done (`jobs`: the ingest and compare jobs).
 
     Its cursor remembers each waiting file's size and modification time, so a file is hashed
     once; a file still being written (changed in the last few seconds) waits for a later tick.
@@ -24,7 +65,7 @@ def build_landing_sensor(loop: str) -> dg.SensorDefinition:
 
     @dg.sensor(
         name=f"{loop}_landing_sensor",
-        job_name=ingest_job_name(loop),
+        jobs=jobs,
         minimum_interval_seconds=INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Turns files dropped in loops/{loop}/landing/ into batch partitions and runs.",
@@ -46,6 +87,7 @@ def build_landing_sensor(loop: str) -> dg.SensorDefinition:
                 new_keys.append(key)
             requests.append(
                 dg.RunRequest(
+                    job_name=ingest_job_name(loop),
                     run_key=f"{ident}:{file.stamp}",
                     partition_key=key,
                     run_config=batch_run_config(loop, file.path),
@@ -53,6 +95,12 @@ def build_landing_sensor(loop: str) -> dg.SensorDefinition:
                 )
             )
         if not requests:
+            due = _report_due(context, home, loop)
+            if due is not None:
+                return dg.SensorResult(
+                    run_requests=[dg.RunRequest(job_name=compare_job_name(loop), run_key=due)],
+                    cursor=json.dumps(cursor, sort_keys=True),
+                )
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(f"no new files in loops/{loop}/landing/"),
                 cursor=json.dumps(cursor, sort_keys=True),
@@ -66,3 +114,51 @@ def build_landing_sensor(loop: str) -> dg.SensorDefinition:
         )
 
     return landing_sensor
+
+
+def build_alert_sensor(loop: str) -> dg.SensorDefinition:
+    """A sensor that retries the loop's undelivered alerts when they are due."""
+
+    @dg.sensor(
+        name=f"{loop}_alert_sensor",
+        minimum_interval_seconds=ALERT_INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Retries loop {loop}'s undelivered alerts (backoff per delivery).",
+    )
+    def alert_sensor(home: HomeResource) -> dg.SkipReason:
+        spec = home.spec(loop)
+        if not spec.alerts.routes or not home.home().warehouse_path.exists():
+            return dg.SkipReason("no alert routes configured")
+        summary = deliver_due(home.home(), spec, env_value)
+        return dg.SkipReason(
+            f"retried {summary.sent + summary.pending} delivery(ies): {summary.sent} sent, "
+            f"{summary.pending} still pending"
+        )
+
+    return alert_sensor
+
+
+def build_run_failure_sensor(loop: str, jobs: list[Any]) -> dg.SensorDefinition:
+    """A sensor that alerts every route when one of the loop's `jobs` fails."""
+
+    @dg.run_failure_sensor(
+        name=f"{loop}_run_failure_alerts",
+        monitored_jobs=jobs,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Alerts loop {loop}'s routes when one of its runs fails.",
+    )
+    def run_failure_alerts(context: dg.RunFailureSensorContext, home: HomeResource) -> None:
+        spec = home.spec(loop)
+        if not spec.alerts.routes:
+            return
+        error = context.failure_event.message or "the run failed"
+        notify_run_failure(
+            home.home(),
+            spec,
+            context.dagster_run.job_name,
+            context.dagster_run.run_id,
+            error,
+            env_value,
+        )
+
+    return run_failure_alerts

@@ -18,8 +18,9 @@ change it and a person can review the change:
   when there are several sensitive columns.
 - `duplicate_rate` and `noise`: the share of rows that repeat an earlier row, and Gaussian
   noise (in each numeric column's IQR) added after the copula.
-- `min_distance`: generated rows closer than this to a human row (mixed encoding, Manhattan, as
-  the privacy checks measure it) are drawn again; needs the human rows at generation time.
+- `min_distance`: generated rows closer to a human row than this share of the typical distance
+  between human rows (median nearest-neighbour distance; mixed encoding, Manhattan, as the
+  privacy checks measure it) are drawn again; needs the human rows at generation time.
 - `seed`; and the version's lineage: `parent`, `report_id`, `created_at`, `changelog`.
 
 `fit_config` learns a config from human rows; `generate` draws rows from a config.
@@ -34,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
+from validation_loop.errors import ValidationLoopError
 from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
 from validation_loop.spec import ColumnType, LoopSpec, Task
 
@@ -121,14 +123,16 @@ def _marginal(values: pd.Series, kind: ColumnType) -> Marginal:
 def _codes(frame: pd.DataFrame, spec: LoopSpec, names: list[str]) -> np.ndarray:
     """Columns as normal scores (ranks through the normal quantile) for the copula fit.
 
-    Categories are ranked from most to least common, the order `generate` draws them in.
+    Categories are ranked from most to least common (ties by name), the order `generate` draws
+    them in.
     """
     scores = np.zeros((len(frame), len(names)))
     for index, name in enumerate(names):
         ranks = frame[name].rank(method="average", na_option="keep")
         if spec.columns[name] is not ColumnType.numeric:
             text = frame[name].astype(str).where(frame[name].notna())
-            ranks = (-text.map(text.value_counts())).rank(method="average", na_option="keep")
+            order = {k: i for i, k in enumerate(_draw_order(text.value_counts().to_dict()))}
+            ranks = text.map(order).rank(method="average", na_option="keep")
         uniform = (ranks / (ranks.count() + 1)).fillna(0.5).to_numpy()
         scores[:, index] = stats.norm.ppf(np.clip(uniform, 1e-6, 1 - 1e-6))
     return scores
@@ -213,10 +217,15 @@ def _numeric(
     return np.round(values) if marginal.integer else values
 
 
+def _draw_order(weights: dict[str, float]) -> list[str]:
+    """Categories in the order the copula maps them: most common first, ties by name."""
+    return sorted(weights, key=lambda k: (-weights[k], str(k)))
+
+
 def _categorical(uniform: np.ndarray, marginal: Marginal) -> np.ndarray:
     """Uniforms through the cumulative category probabilities (most common category first)."""
     probabilities = marginal.probabilities or {"": 1.0}
-    names = sorted(probabilities, key=lambda k: -probabilities[k])
+    names = _draw_order(probabilities)
     weights = np.array([probabilities[k] for k in names], dtype=float)
     edges = np.cumsum(weights / weights.sum())
     picks = np.minimum(np.searchsorted(edges, uniform, side="right"), len(names) - 1)
@@ -237,7 +246,7 @@ def _class_distance(uniform: np.ndarray, marginal: Marginal, name: str) -> np.nd
     probabilities = marginal.probabilities or {}
     if name not in probabilities:
         return np.full(uniform.shape, 2.0)
-    names = sorted(probabilities, key=lambda k: -probabilities[k])
+    names = _draw_order(probabilities)
     weights = np.array([probabilities[k] for k in names], dtype=float)
     edges = np.concatenate([[0.0], np.cumsum(weights / weights.sum())])
     index = names.index(name)
@@ -287,31 +296,54 @@ def _match_group_rates(
     return out
 
 
+def _as_text(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Categorical columns as text on both sides (a human bool and a generated "True" match)."""
+    return frame.assign(
+        **{c: frame[c].astype(object).where(frame[c].isna(), frame[c].astype(str)) for c in columns}
+    )
+
+
 def generate(
     config: GeneratorConfig, rows: int | None = None, reference: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """Draw rows from a config (deterministic for its seed).
+    """Draw rows from a config (deterministic for its seed and version).
 
-    With `min_distance` and the human rows as `reference`, rows closer than that to a human row
-    are drawn again (at most five rounds; any left are dropped).
+    With `min_distance` and the human rows as `reference`, a row is drawn again while it lies
+    closer to a human row than `min_distance` times the median distance between human rows and
+    their nearest other human row (mixed encoding, Manhattan), at most five times. Raises when
+    fewer than half the rows can be made that far from the human data.
     """
     total = rows or config.rows
     table = _draw(config, total, 0)
     if config.min_distance <= 0 or reference is None or reference.empty:
         return table
+    label_numeric = config.label_model[OVERALL].quantiles is not None
     numeric = [n for n, c in config.columns.items() if c.kind == "numeric"]
+    numeric += [config.label] if label_numeric else []
     categorical = [n for n in [*config.columns, config.label] if n not in numeric]
-    encoder = MixedEncoder(numeric, categorical).fit(reference)
-    human = encoder.transform(reference)
-    kept = [table[nearest_distances(human, encoder.transform(table), False) >= config.min_distance]]
+    human_rows = _as_text(reference, categorical)
+    encoder = MixedEncoder(numeric, categorical).fit(human_rows)
+    human = encoder.transform(human_rows)
+    typical = float(np.median(nearest_distances(human, human, True))) or 1.0
+    floor = config.min_distance * typical
+
+    def far(frame: pd.DataFrame) -> pd.DataFrame:
+        coded = encoder.transform(_as_text(frame, categorical))
+        return frame[nearest_distances(human, coded, False) >= floor]
+
+    kept = [far(table)]
     for attempt in range(1, 6):
         short = total - sum(len(k) for k in kept)
         if short <= 0:
             break
-        extra = _draw(config, 2 * short, attempt)
-        distance = nearest_distances(human, encoder.transform(extra), False)
-        kept.append(extra[distance >= config.min_distance].head(short))
-    return pd.concat(kept, ignore_index=True).head(total)
+        kept.append(far(_draw(config, 2 * short, attempt)).head(short))
+    made = pd.concat(kept, ignore_index=True).head(total)
+    if len(made) < total / 2:
+        raise ValidationLoopError(
+            f"min_distance {config.min_distance:g}: only {len(made)} of {total} rows lie far "
+            "enough from the human rows; lower min_distance"
+        )
+    return made
 
 
 def _draw(config: GeneratorConfig, total: int, attempt: int) -> pd.DataFrame:

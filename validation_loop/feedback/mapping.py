@@ -13,7 +13,8 @@ group are the human conditional rates, never a disparity of their own.
 - pairwise: the copula's correlation entries of the pair; the label's marginal: its label model;
 - bias outcome and disparity gaps: `label_by_group`, set to the human conditional rates;
 - duplicates, near duplicates, collapse: lower `duplicate_rate`, then raise `noise`;
-- privacy copies and DCR: raise `min_distance` (near copies are drawn again);
+- privacy copies and DCR: raise `min_distance` (0.5, then +0.25 up to 1 typical human
+  nearest-neighbour distance; near copies are drawn again);
 - utility gaps in a slice of the slice column: oversample it (at most 1.5x its human share) and
   match its label model;
 - detection, overall utility, other slices: a recommendation for a person (`automated: false`).
@@ -33,7 +34,21 @@ from validation_loop.gaps.records import SEVERITY_ORDER
 
 NOISE_STEP = 0.05
 MAX_NOISE = 0.3
-MIN_DISTANCE_START = 0.5
+MIN_DISTANCE_START = 0.5  # shares of the typical human nearest-neighbour distance
+MIN_DISTANCE_STEP = 0.25
+MAX_MIN_DISTANCE = 1.0
+PLAN_ORDER = [
+    "coverage",
+    "marginal",
+    "bias",
+    "diversity",
+    "collapse",
+    "privacy",
+    "pairwise",
+    "utility",
+    "detection",
+    "freshness",
+]
 OVERSAMPLE_CAP = 1.5
 DIGITS = 6
 MARGINAL_METRICS = {
@@ -120,11 +135,17 @@ def _effect(record: dict[str, Any], what: str) -> str:
 class _Planner:
     """Collects recommendations and changes for one report against one config."""
 
-    def __init__(self, config: GeneratorConfig | None, target: GeneratorConfig) -> None:
+    def __init__(self, config: GeneratorConfig | None, target: GeneratorConfig | None) -> None:
         self.config = config
-        self.target = target
+        self._target = target
         self.recommendations: dict[str, Recommendation] = {}
         self.paths: set[tuple[str, ...]] = set()
+
+    @property
+    def target(self) -> GeneratorConfig:
+        """The human-fitted config the changes aim at (only planners with one use it)."""
+        assert self._target is not None
+        return self._target
 
     def recommend(
         self,
@@ -311,8 +332,11 @@ def _plan_one(planner: _Planner, record: dict[str, Any]) -> None:
                 lambda: planner.slice_changes(value),
             )
             return
-        for other in (c for c in columns if c != target.slice_column and c in target.columns):
+        others = [c for c in columns if c != target.slice_column and c in target.columns]
+        for other in others:
             _plan_marginal(planner, record, other)
+        if not others:
+            _review(planner, record, "no generated column to rebalance for this slice pair")
         return
     if kind in ("marginal", "coverage", "diversity") and metric in MARGINAL_METRICS and column:
         if column == target.label:
@@ -376,7 +400,7 @@ def _plan_one(planner: _Planner, record: dict[str, Any]) -> None:
         return
     if kind == "privacy":
         current = config.min_distance if config else 0.0
-        new = max(MIN_DISTANCE_START, 2 * current)
+        new = min(MAX_MIN_DISTANCE, current + MIN_DISTANCE_STEP) if current else MIN_DISTANCE_START
         planner.recommend(
             record,
             "privacy",
@@ -485,6 +509,11 @@ def _plan_utility_slice(planner: _Planner, record: dict[str, Any]) -> None:
 def _review_note(record: dict[str, Any]) -> str:
     """What a person should look at for a gap no config knob fixes."""
     kind = record["kind"]
+    if kind == "freshness":
+        return (
+            "the data is stale: collect a fresh human batch, or generate a batch with the "
+            "current generator config"
+        )
     if kind == "detection":
         return (
             "a classifier tells synthetic rows apart; look at the columns it relies on "
@@ -505,12 +534,29 @@ def _review(planner: _Planner, record: dict[str, Any], note: str) -> None:
 
 
 def plan(
-    records: list[dict[str, Any]], config: GeneratorConfig | None, target: GeneratorConfig
+    records: list[dict[str, Any]],
+    config: GeneratorConfig | None,
+    target: GeneratorConfig | None,
 ) -> list[Recommendation]:
-    """Recommendations (worst first) for the gaps among `records`, with config changes."""
-    planner = _Planner(config, target)
+    """Recommendations (worst first) for the gaps among `records`, with config changes.
+
+    Without a `target` (no generated column, no human row) every gap is for a person. Gaps are
+    planned worst first, coverage and marginal gaps before model gaps, so a missing slice gets
+    its human share before a utility gap oversamples it.
+    """
     gaps = [r for r in records if r["severity"] != "info"]
-    gaps.sort(key=lambda r: -SEVERITY_ORDER[r["severity"]])
+    gaps.sort(
+        key=lambda r: (
+            -SEVERITY_ORDER[r["severity"]],
+            PLAN_ORDER.index(r["kind"]) if r["kind"] in PLAN_ORDER else len(PLAN_ORDER),
+        )
+    )
+    if target is None:
+        fallback = _Planner(config, None)
+        for record in gaps:
+            _review(fallback, record, _review_note(record))
+        return sorted(fallback.recommendations.values(), key=lambda r: -SEVERITY_ORDER[r.severity])
+    planner = _Planner(config, target)
     for record in gaps:
         _plan_one(planner, record)
     out = list(planner.recommendations.values())

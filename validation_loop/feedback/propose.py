@@ -20,13 +20,17 @@ from validation_loop.feedback.versions import (
     accept,
     config_path,
     current_version,
-    list_versions,
+    is_version,
     load_config,
     next_version,
+    proposals,
     save_config,
 )
 from validation_loop.home import Home
+from validation_loop.locks import file_lock
 from validation_loop.spec import LoopSpec
+
+PROPOSE_LOCK_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,21 @@ def propose_next(home: Home, spec: LoopSpec, report: dict[str, Any]) -> Proposal
     """The next config version from the report's changes (accepted at once in `auto` mode)."""
     layout = home.loop(spec.name)
     version = report["generator_version"]
-    if version is None or not config_path(layout, version).is_file():
+    if not is_version(version) or not config_path(layout, version).is_file():
         return Proposal(None, None, 0, False, "no reference generator config made these batches")
+    layout.generator.mkdir(parents=True, exist_ok=True)
+    lock = layout.generator / ".propose.lock"
+    with file_lock(lock, exclusive=True, timeout=PROPOSE_LOCK_SECONDS, holder=str(lock)):
+        return _propose(home, spec, report, version)
+
+
+def _propose(home: Home, spec: LoopSpec, report: dict[str, Any], version: str) -> Proposal:
+    """`propose_next` under the loop's proposal lock."""
+    layout = home.loop(spec.name)
     current = current_version(layout)
     if version != current:
         return Proposal(None, None, 0, False, f"the report is on {version}, current is {current}")
-    waiting = [v for v in list_versions(layout) if load_config(layout, v).parent == version]
+    waiting = [v for v in proposals(layout) if load_config(layout, v).parent == version]
     if waiting:
         path = config_path(layout, waiting[-1])
         return Proposal(waiting[-1], path, 0, False, f"{waiting[-1]} already proposed")

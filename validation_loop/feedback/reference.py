@@ -9,6 +9,7 @@ same folder with the same sidecar (`{"generator_version": "..."}`) and read the 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,9 +53,18 @@ def initial_config(home: Home, spec: LoopSpec) -> GeneratorConfig:
     return config
 
 
+@dataclass(frozen=True)
+class GeneratedBatch:
+    """A batch the reference generator wrote: where, from which config, how many rows."""
+
+    path: Path
+    config: GeneratorConfig
+    rows: int
+
+
 def make_batch(
     home: Home, spec: LoopSpec, version: str | None = None, rows: int | None = None
-) -> tuple[Path, GeneratorConfig]:
+) -> GeneratedBatch:
     """Generate a batch from a version (default: the current one) into landing/synthetic."""
     layout = home.loop(spec.name)
     chosen = version or current_version(layout)
@@ -71,4 +81,4 @@ def make_batch(
         encoding="utf-8",
     )
     staging.replace(path)
-    return path, config
+    return GeneratedBatch(path, config, len(frame))

@@ -44,6 +44,11 @@ def version_number(version: str) -> int:
     return int(match.group(1))
 
 
+def is_version(name: str | None) -> bool:
+    """Whether a generator version names a config file of the reference generator (`vNNNN`)."""
+    return name is not None and VERSION_PATTERN.match(name) is not None
+
+
 def list_versions(layout: LoopLayout) -> list[str]:
     """Every stored version, oldest first."""
     names = [p.stem for p in layout.generator.glob("v*.yaml") if VERSION_PATTERN.match(p.stem)]
@@ -103,12 +108,30 @@ def next_version(layout: LoopLayout) -> str:
     return version_name(version_number(versions[-1]) + 1 if versions else 1)
 
 
+def _newest_accepted(layout: LoopLayout) -> int:
+    """The highest version number ever accepted (0 if none was)."""
+    log = layout.generator / ACCEPTED_LOG
+    if not log.is_file():
+        return 0
+    numbers = [
+        version_number(json.loads(line)["version"])
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    return max(numbers, default=0)
+
+
 def proposals(layout: LoopLayout) -> list[str]:
-    """Versions newer than the current one: waiting to be accepted."""
+    """Versions newer than every version accepted so far (and than the current one): waiting.
+
+    After a rollback (accepting an older version) the versions once accepted are history, not
+    proposals.
+    """
     current = current_version(layout)
     if current is None:
         return []
-    return [v for v in list_versions(layout) if version_number(v) > version_number(current)]
+    floor = max(version_number(current), _newest_accepted(layout))
+    return [v for v in list_versions(layout) if version_number(v) > floor]
 
 
 def accept(layout: LoopLayout, version: str, by: str = "cli") -> str | None:

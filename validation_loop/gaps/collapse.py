@@ -5,8 +5,9 @@ range coverage; ratios above 1 count as 1), the history holds its value in the n
 every generator version. A `collapse` gap is raised when the value has fallen since the first
 version by at least the `collapse.drop` thresholds *and* the current version's value differs
 from the human data beyond noise (its own q-value passes the false discovery rate): the
-fall is then real and not a wobble of one sample. The message says whether it fell at every
-step.
+fall is then real and not a wobble of one sample. A value without a test of its own (category
+coverage) needs instead to have fallen at every one of at least three versions. The message
+says whether it fell at every step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from validation_loop.gaps.records import GapRecord
 from validation_loop.gaps.thresholds import Severity, resolve_rules
 
+MIN_STEADY_VERSIONS = 3
 COLLAPSE_METRICS = (
     "entropy_ratio",
     "iqr_ratio",
@@ -58,9 +60,12 @@ def collapse_records(
         drop = _level(first.value) - _level(last.value)
         steps = [_level(b.value) - _level(a.value) for a, b in pairwise(points)]
         steady = all(step < 0 for step in steps)
-        significant = last.q_value is not None and last.q_value <= alpha
+        if last.q_value is None:  # a value without a test: persistence is the evidence
+            significant = strong = steady and len(points) >= MIN_STEADY_VERSIONS
+        else:
+            significant, strong = last.q_value <= alpha, last.q_value <= alpha_error
         severity: Severity = rule.level(drop) if significant else "info"
-        if severity == "error" and (last.q_value is None or last.q_value > alpha_error):
+        if severity == "error" and not strong:
             severity = "warn"
         versions = " -> ".join(f"{p.version} {p.value:.3g}" for p in points)
         how = "at every version" if steady else "since the first version"

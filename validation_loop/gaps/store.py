@@ -78,13 +78,14 @@ def store_gaps(
 
 
 def latest_gaps(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any]]:
-    """The records of the loop's most recent comparison, worst first."""
+    """The records of the loop's most recent comparison in the order `compute_gaps` ranked them:
+    worst severity first, then by kind (model-measured damage first), utility slices by damage."""
     return fetch_dicts(
         con,
         "SELECT * FROM gap_records WHERE loop = $loop AND comparison_id = ("
         "  SELECT comparison_id FROM gap_records WHERE loop = $loop "
         "  ORDER BY computed_at DESC LIMIT 1) "
-        "ORDER BY CASE severity WHEN 'error' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, kind, metric",
+        "ORDER BY rowid",
         {"loop": loop},
     )
 

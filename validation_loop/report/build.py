@@ -19,7 +19,7 @@ import pandas as pd
 
 from validation_loop.feedback.generator import GeneratorConfig, fit_config, generated_columns
 from validation_loop.feedback.mapping import plan
-from validation_loop.feedback.versions import config_path, load_config
+from validation_loop.feedback.versions import config_path, is_version, load_config
 from validation_loop.gaps.collapse import COLLAPSE_METRICS, collapse_records, series_from_rows
 from validation_loop.gaps.compute import KIND_ORDER
 from validation_loop.gaps.records import SEVERITY_ORDER
@@ -30,6 +30,7 @@ from validation_loop.home import Home
 from validation_loop.quality.labels import latest_label_quality
 from validation_loop.quality.results import suite_summary
 from validation_loop.report.distributions import distributions
+from validation_loop.report.freshness import freshness_records
 from validation_loop.report.store import (
     insert_report,
     score_history,
@@ -46,7 +47,7 @@ PLOTTED_KINDS = ("marginal", "coverage", "diversity", "collapse")
 
 def _order(record: dict[str, Any]) -> tuple[int, int]:
     """Worst severity first, then the kind's place (most damaging kinds first)."""
-    kinds = [*KIND_ORDER, "collapse"]
+    kinds = [*KIND_ORDER, "collapse", "freshness"]
     return (-SEVERITY_ORDER[record["severity"]], kinds.index(record["kind"]))
 
 
@@ -98,7 +99,7 @@ def _quality(
 def _generator_config(home: Home, spec: LoopSpec, version: str | None) -> GeneratorConfig | None:
     """The reference generator config that made the compared batches, if the loop has one."""
     layout = home.loop(spec.name)
-    if version is None or not config_path(layout, version).is_file():
+    if not is_version(version) or not config_path(layout, version).is_file():
         return None
     return load_config(layout, version)
 
@@ -135,6 +136,7 @@ def build_report(home: Home, spec: LoopSpec, now: datetime | None = None) -> dic
         records += [
             r.to_dict() for r in collapse_records(series_from_rows(history_rows), spec.thresholds)
         ]
+        records += freshness_records(con, spec, home.loop(spec.name), created)
         records.sort(key=_order)
         human_rows, synthetic_rows = (
             _count(con, sql) for sql in (comparison.human_sql, comparison.synthetic_sql)
@@ -147,7 +149,7 @@ def build_report(home: Home, spec: LoopSpec, now: datetime | None = None) -> dic
     target = None
     if generated_columns(spec) and not human.empty:
         target = fit_config(human, spec, rows=config.rows if config else spec.feedback.rows)
-    recommendations = plan(records, config, target) if target is not None else []
+    recommendations = plan(records, config, target)
     components = score_components(records)
     score = report_score(components)
     report_id = f"{created:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"

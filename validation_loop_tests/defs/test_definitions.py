@@ -35,8 +35,12 @@ def test_every_loop_gets_assets_jobs_and_a_sensor(home, spec) -> None:
             "generator_config",
             "accepted_config",
             "reference_batch",
+            "alerts",
         )
     }
+    for name in ("second_alert_sensor", "second_run_failure_alerts"):
+        assert defs.resolve_sensor_def(name) is not None
+    assert defs.resolve_schedule_def("second_scheduled_report").cron_schedule == "0 6 * * *"
     assert {"churn_accept_config", "churn_generate_batch"} <= jobs
 
 

@@ -95,3 +95,60 @@ def test_regression_label(spec) -> None:
     )
     assert statistic < 0.1
     assert np.isfinite(synthetic["hours_per_week"].astype(float)).all()
+
+
+def test_balanced_categories_keep_their_correlation() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=2000)
+    y = np.where(x > np.median(x), "b", "a")  # exactly 1000 / 1000
+    frame = pd.DataFrame({"x": x, "y": y})
+    config = fit_config(frame, make_spec(frame, "y"), rows=4000)
+    assert abs(config.correlation[0][1]) > 0.6
+    made = generate(config)
+    assert abs(made["x"].corr((made["y"] == "b").astype(float))) > 0.5
+
+
+def test_min_distance_redraws_near_copies_of_human_rows() -> None:
+    from validation_loop.errors import ValidationLoopError
+    from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
+
+    rng = np.random.default_rng(2)
+    human = pd.DataFrame(
+        {
+            "a": rng.integers(0, 3, 600).astype(float),
+            "flag": rng.random(600) < 0.5,
+            "y": rng.choice(["n", "p"], 600),
+        }
+    )
+    spec = make_spec(human, "y")
+    config = fit_config(human, spec, rows=600)
+
+    def near_share(frame: pd.DataFrame) -> float:
+        text = ["flag", "y"]
+        both = [f.assign(**{c: f[c].astype(str) for c in text}) for f in (human, frame)]
+        encoder = MixedEncoder(["a"], text).fit(both[0])
+        distance = nearest_distances(encoder.transform(both[0]), encoder.transform(both[1]), False)
+        return float((distance == 0).mean())
+
+    assert near_share(generate(config)) > 0.5  # a tiny space: most rows copy a human row
+    with pytest.raises(ValidationLoopError, match="lower min_distance"):
+        generate(config.model_copy(update={"min_distance": 0.5}), reference=human)
+
+
+def test_min_distance_keeps_rows_at_least_that_far(human, spec, config) -> None:
+    from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
+
+    far = config.model_copy(update={"min_distance": 0.5})
+    made = generate(far, rows=2000, reference=human)
+    assert len(made) == 2000
+    numeric = [c for c, k in far.columns.items() if k.kind == "numeric"]
+    text = [c for c in [*far.columns, far.label] if c not in numeric]
+    sides = [f.assign(**{c: f[c].astype(str) for c in text}) for f in (human, made)]
+    encoder = MixedEncoder(numeric, text).fit(sides[0])
+    coded = encoder.transform(sides[0])
+    typical = np.median(nearest_distances(coded, coded, True))
+    distance = nearest_distances(coded, encoder.transform(sides[1]), False)
+    assert distance.min() >= 0.5 * typical - 1e-6
+    plain = generate(config, rows=2000)
+    plain_side = plain.assign(**{c: plain[c].astype(str) for c in text})
+    assert (nearest_distances(coded, encoder.transform(plain_side), False) < 0.5 * typical).any()

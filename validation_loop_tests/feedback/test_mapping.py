@@ -150,3 +150,12 @@ def test_applied_changes_close_the_planted_gaps(human, spec, flawed, target, fir
     assert _gap(records, "diversity", "duplicate_rate_excess")["severity"] == "info"
     before = sum(r["severity"] != "info" for r in first_round[0])
     assert sum(r["severity"] != "info" for r in records) < before / 2
+
+
+def test_without_a_target_every_gap_is_for_a_person(first_round) -> None:
+    records, _ = first_round
+    recommendations = plan(records, None, None)
+    assert {r.action for r in recommendations} == {"review"}
+    assert sum(len(r.gaps) for r in recommendations) == sum(
+        r["severity"] != "info" for r in records
+    )

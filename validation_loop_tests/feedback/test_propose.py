@@ -58,6 +58,7 @@ def test_auto_mode_accepts_at_once(home, spec, layout) -> None:
     ("version", "changes", "reason"),
     [
         ("v0009", [CHANGE], "no reference generator config made these batches"),
+        ("v3", [CHANGE], "no reference generator config made these batches"),
         (None, [CHANGE], "no reference generator config made these batches"),
         ("v0001", [], "no gap maps to a config change"),
     ],
@@ -74,3 +75,14 @@ def test_a_report_on_an_older_version_proposes_nothing(home, spec, layout) -> No
     accept(layout, "v0002")
     proposal = propose_next(home, spec, _report("v0001", [CHANGE]))
     assert proposal.version is None and "current is v0002" in proposal.reason
+
+
+def test_after_a_rollback_new_proposals_are_not_blocked(home, spec, layout) -> None:
+    from validation_loop.feedback.versions import accept, proposals
+
+    assert propose_next(home, spec, _report("v0001", [CHANGE])).version == "v0002"
+    accept(layout, "v0002")
+    accept(layout, "v0001")  # roll back
+    assert proposals(layout) == []  # v0002 is history, not a proposal
+    again = propose_next(home, spec, _report("v0001", [CHANGE]))
+    assert (again.version, again.reason) == ("v0003", "proposed")

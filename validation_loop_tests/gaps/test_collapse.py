@@ -55,3 +55,21 @@ def test_one_version_is_not_a_trend_and_rows_group_by_metric() -> None:
     history = series_from_rows(rows)
     assert set(history) == {("entropy_ratio", ("a",)), ("entropy_ratio", ("b",))}
     assert collapse_records(history, {}) == []
+
+
+def test_a_value_without_a_test_needs_a_steady_fall_over_three_versions() -> None:
+    two = {("category_coverage", ("c",)): _series(("v1", 1.0, None), ("v2", 0.6, None))}
+    assert collapse_records(two, {})[0].severity == "info"
+    three = {
+        ("category_coverage", ("c",)): _series(
+            ("v1", 1.0, None), ("v2", 0.6, None), ("v3", 0.3, None)
+        )
+    }
+    (record,) = collapse_records(three, {})
+    assert record.severity == "error" and record.value == 0.7
+    wobble = {
+        ("category_coverage", ("c",)): _series(
+            ("v1", 1.0, None), ("v2", 0.5, None), ("v3", 0.6, None)
+        )
+    }
+    assert collapse_records(wobble, {})[0].severity == "info"

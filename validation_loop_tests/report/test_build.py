@@ -49,7 +49,7 @@ def test_report_has_the_documented_shape(demo_run) -> None:
     for rec in report["recommendations"]:
         assert rec["automated"] == bool(rec["changes"])
         assert rec["gaps"] and rec["note"]
-    assert len(report["history"]) == 3
+    assert len(report["history"]) == len(demo_run["rounds"])
     assert [h["score"] for h in report["history"]] == [r.score for r in demo_run["rounds"]]
 
 
@@ -65,7 +65,7 @@ def test_every_report_is_kept_in_duckdb_and_as_files(demo_run) -> None:
                 "SELECT report_id, count(*) FROM report_records GROUP BY report_id"
             ).fetchall()
         )
-    assert len(reports) == 3
+    assert len(reports) == len(demo_run["rounds"])
     for report_id, version, score, human, synthetic, document in reports:
         data = json.loads(document)
         assert per_report[report_id] == len(data["metrics"])
@@ -85,3 +85,21 @@ def test_history_compares_versions_for_collapse(demo_run) -> None:
         versions = record["slice"]["versions"]
         assert versions[0] == "v0001" and len(versions) >= 2
         assert record["metric"].endswith("_drop")
+
+
+def test_freshness_findings(demo_run) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from validation_loop.report.build import build_report
+    from validation_loop.spec import load_spec
+
+    home = demo_run["home"]
+    spec = load_spec(home.loop("adult").spec_path)
+    now = build_report(home, spec)
+    fresh = {r["metric"]: r for r in now["metrics"] if r["kind"] == "freshness"}
+    assert fresh["days_since_human_batch"]["severity"] == "info"
+    assert fresh["current_version_batches"]["value"] >= 1
+    later = build_report(home, spec, now=datetime.now(UTC) + timedelta(days=45))
+    stale = next(g for g in later["gaps"] if g["metric"] == "days_since_human_batch")
+    assert stale["severity"] == "warn" and stale["threshold"] == 30
+    assert stale["value"] > 44 and "collect fresh human labels" in stale["message"]

@@ -205,6 +205,8 @@ class RouteSpec(BaseModel):
         missing = [name for name in needed if not getattr(self, name)]
         if missing:
             raise ValueError(f"route {self.name!r} ({self.type}) needs {', '.join(missing)}")
+        if bool(self.username_env) != bool(self.password_env):
+            raise ValueError(f"route {self.name!r}: username_env and password_env go together")
         return self
 
 

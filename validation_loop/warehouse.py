@@ -139,6 +139,7 @@ CREATE TABLE IF NOT EXISTS {db}.main.alert_deliveries (
     last_error VARCHAR,
     next_attempt_at TIMESTAMPTZ,
     sent_at TIMESTAMPTZ,
+    lease VARCHAR,
     PRIMARY KEY (loop, delivery_id)
 );
 CREATE TABLE IF NOT EXISTS {db}.main.report_records (

@@ -239,6 +239,6 @@ def test_alerts_test_message_and_listing(env, spec, home, http_server, monkeypat
     assert len(listing) == 2
     assert any("-> team: sent after 1 attempt(s)" in line for line in listing)
     assert any(
-        "-> gone: pending after 1 attempt(s) (route gone: connection refused)" in line
+        "-> gone: failed after 1 attempt(s) (route gone: connection refused)" in line
         for line in listing
     )

@@ -1,10 +1,14 @@
 """Queue alerts in DuckDB and deliver them with retries; nothing here ever fails a run.
 
-Every alert becomes one `alert_deliveries` row per route (status `pending`), then delivery is
-tried `alerts.attempts` times with exponential backoff. A delivery still failing stays
-`pending` with its reason and a `next_attempt_at`, and the alert sensor tries again on a later
-tick, so an alert is never lost. A delivery being sent is leased (its `next_attempt_at` moved
-ahead) so two processes do not send it twice.
+A report's alerts are decided and queued in one write transaction (read the open gaps, diff,
+save the new state, insert one `pending` row per route and message), so two overlapping compare
+runs cannot both announce the same change and a crash cannot lose one. Delivery happens after,
+outside the lock: each row is claimed on its own with a lease token (its `next_attempt_at`
+moved past the worst time a delivery can take), tried `alerts.attempts` times with exponential
+backoff, and finished only by the holder of the lease. A delivery still failing stays `pending`
+with its reason and a later `next_attempt_at`, and the alert sensor tries again on a later tick,
+so an alert is never lost. Deliveries to a route no longer in loop.yaml, and failed test
+messages, end `failed`.
 """
 
 from __future__ import annotations
@@ -12,20 +16,23 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import duckdb
 
 from validation_loop.alerts.events import GapEvent, OpenGap, diff_gaps
 from validation_loop.alerts.messages import Alert, gap_alert
 from validation_loop.alerts.notifiers import DeliveryError, Resolve, send
 from validation_loop.gaps.records import SEVERITY_ORDER
 from validation_loop.home import Home
-from validation_loop.spec import LoopSpec, RouteSpec
+from validation_loop.spec import AlertSpec, LoopSpec, RouteSpec
 from validation_loop.warehouse import Warehouse, fetch_dicts
 
-LEASE = timedelta(minutes=5)
 MAX_RETRY_DELAY = timedelta(hours=1)
+LEASE_MARGIN = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -50,93 +57,98 @@ def run_link(spec: LoopSpec, run_id: str | None) -> str | None:
     return f"{spec.alerts.dagster_url.rstrip('/')}/runs/{run_id}" if run_id else None
 
 
-def _routes_for(spec: LoopSpec, severity: str) -> list[RouteSpec]:
-    """Routes that take alerts of this severity (run failures count as errors)."""
-    rank = SEVERITY_ORDER.get(severity, 0)
-    return [r for r in spec.alerts.routes if rank >= SEVERITY_ORDER[r.min_severity]]
+def worst_delivery_time(settings: AlertSpec) -> timedelta:
+    """The longest one delivery can take: every attempt timing out, plus the backoff waits."""
+    waits = settings.backoff_seconds * (2 ** (settings.attempts - 1) - 1)
+    return timedelta(seconds=settings.attempts * settings.timeout_seconds + waits)
 
 
-def _queue(home: Home, spec: LoopSpec, alert: Alert, routes: list[RouteSpec]) -> int:
-    """One pending delivery per route."""
-    if not routes:
-        return 0
+def _insert(
+    con: duckdb.DuckDBPyConnection, loop: str, alert: Alert, routes: Iterable[RouteSpec]
+) -> list[str]:
+    """One pending delivery per route; returns their ids."""
     now = datetime.now(UTC)
-    with Warehouse(home.warehouse_path).write() as con:
+    rows = [
+        [
+            loop,
+            uuid.uuid4().hex[:16],
+            now,
+            alert.event,
+            r.name,
+            alert.severity,
+            json.dumps(alert.to_dict()),
+            now,
+        ]
+        for r in routes
+    ]
+    if rows:
         con.executemany(
-            "INSERT INTO alert_deliveries "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?, NULL)",
-            [
-                [
-                    spec.name,
-                    uuid.uuid4().hex[:16],
-                    now,
-                    alert.event,
-                    route.name,
-                    alert.severity,
-                    json.dumps(alert.to_dict()),
-                    now,
-                ]
-                for route in routes
-            ],
+            "INSERT INTO alert_deliveries VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?, NULL, NULL)",
+            rows,
         )
-    return len(routes)
+    return [row[1] for row in rows]
 
 
-def _load_open(home: Home, loop: str) -> dict[str, OpenGap]:
-    """The loop's open gaps."""
-    with Warehouse(home.warehouse_path).read() as con:
-        rows = fetch_dicts(
-            con,
-            "SELECT * FROM alert_state WHERE loop = ? AND closed_at IS NULL",
-            [loop],
-        )
+def _queue(home: Home, spec: LoopSpec, alert: Alert, routes: list[RouteSpec]) -> list[str]:
+    """Queue one alert for these routes in its own transaction."""
+    if not routes:
+        return []
+    with Warehouse(home.warehouse_path).write() as con:
+        return _insert(con, spec.name, alert, routes)
+
+
+def _open_gaps(con: duckdb.DuckDBPyConnection, loop: str) -> dict[str, OpenGap]:
+    """The loop's open gaps (times in UTC whatever the session's time zone)."""
+    rows = fetch_dicts(
+        con, "SELECT * FROM alert_state WHERE loop = ? AND closed_at IS NULL", [loop]
+    )
     return {
         r["gap_key"]: OpenGap(
             r["gap_key"],
             json.loads(r["record"]),
             r["severity"],
             r["max_severity"],
-            r["opened_at"],
-            r["last_notified_at"],
+            r["opened_at"].astimezone(UTC),
+            r["last_notified_at"].astimezone(UTC),
         )
         for r in rows
     }
 
 
 def _save_state(
-    home: Home, loop: str, after: dict[str, OpenGap], events: list[GapEvent], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    loop: str,
+    after: dict[str, OpenGap],
+    events: list[GapEvent],
+    now: datetime,
 ) -> None:
-    """Replace the open gaps; close the resolved ones."""
-    resolved = [e.key for e in events if e.event == "resolved"]
-    with Warehouse(home.warehouse_path).write() as con:
-        con.execute("BEGIN")
-        con.execute("DELETE FROM alert_state WHERE loop = ? AND closed_at IS NULL", [loop])
-        if resolved:
-            con.execute(
-                "DELETE FROM alert_state WHERE loop = ? AND list_contains(?, gap_key)",
-                [loop, resolved],
-            )
-        rows = [
-            [
-                loop,
-                g.key,
-                json.dumps(g.record),
-                g.severity,
-                g.max_severity,
-                g.opened_at,
-                g.last_notified_at,
-                None,
-            ]
-            for g in after.values()
+    """Rewrite the open gaps and close the resolved ones (a closed row gives way when its gap
+    opens again)."""
+    resolved = [e for e in events if e.event == "resolved"]
+    con.execute(
+        "DELETE FROM alert_state WHERE loop = ? "
+        "AND (closed_at IS NULL OR list_contains(?, gap_key))",
+        [loop, [*after, *(e.key for e in resolved)]],
+    )
+    rows = [
+        [
+            loop,
+            g.key,
+            json.dumps(g.record),
+            g.severity,
+            g.max_severity,
+            g.opened_at,
+            g.last_notified_at,
+            None,
         ]
-        rows += [
-            [loop, e.key, json.dumps(e.record), "info", e.severity, e.since, now, now]
-            for e in events
-            if e.event == "resolved"
-        ]
-        if rows:
-            con.executemany("INSERT INTO alert_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
+        for g in after.values()
+    ]
+    rows += [
+        [loop, e.key, json.dumps(e.record), "info", e.severity, e.since, now, now] for e in resolved
+    ]
+    if rows:
+        con.executemany("INSERT INTO alert_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def notify_report(
@@ -149,29 +161,32 @@ def notify_report(
 ) -> DeliverySummary:
     """Alert on what changed since the last report (per route by severity), then deliver."""
     now = now or datetime.now(UTC)
-    events, after = diff_gaps(
-        _load_open(home, spec.name),
-        report["gaps"],
-        now,
-        timedelta(hours=spec.alerts.renotify_hours),
-    )
-    _save_state(home, spec.name, after, events, now)
     queued = 0
-    for route in spec.alerts.routes:
-        floor = SEVERITY_ORDER[route.min_severity]
-        mine = [e for e in events if SEVERITY_ORDER[e.severity] >= floor]
-        if not mine:
-            continue
-        alert = gap_alert(
-            spec.name,
-            mine,
+    with Warehouse(home.warehouse_path).write() as con:
+        con.execute("BEGIN")
+        events, after = diff_gaps(
+            _open_gaps(con, spec.name),
+            report["gaps"],
             now,
-            report,
-            report_link(home, spec, report["report_id"]),
-            run_link(spec, run_id),
-            spec.alerts.max_gaps,
+            timedelta(hours=spec.alerts.renotify_hours),
         )
-        queued += _queue(home, spec, alert, [route])
+        _save_state(con, spec.name, after, events, now)
+        for route in spec.alerts.routes:
+            floor = SEVERITY_ORDER[route.min_severity]
+            mine = [e for e in events if SEVERITY_ORDER[e.severity] >= floor]
+            if not mine:
+                continue
+            alert = gap_alert(
+                spec.name,
+                mine,
+                now,
+                report,
+                report_link(home, spec, report["report_id"]),
+                run_link(spec, run_id),
+                spec.alerts.max_gaps,
+            )
+            queued += len(_insert(con, spec.name, alert, [route]))
+        con.execute("COMMIT")
     summary = deliver_due(home, spec, resolve)
     return DeliverySummary(queued, summary.sent, summary.pending, summary.errors)
 
@@ -180,64 +195,77 @@ def notify_run_failure(
     home: Home, spec: LoopSpec, job: str, run_id: str, error: str, resolve: Resolve
 ) -> DeliverySummary:
     """Tell every route that one of the loop's runs failed, then deliver."""
-    now = datetime.now(UTC)
     alert = Alert(
         loop=spec.name,
         event="run_failure",
         severity="error",
         title=f"validation_loop: loop {spec.name}: run of {job} failed",
         summary=f"Run {run_id} of job {job} failed: {error[:500]}",
-        created_at=now.isoformat(),
+        created_at=datetime.now(UTC).isoformat(),
         run_url=run_link(spec, run_id),
         details={"job": job, "run_id": run_id},
     )
-    queued = _queue(home, spec, alert, _routes_for(spec, "error"))
+    queued = len(_queue(home, spec, alert, list(spec.alerts.routes)))
     summary = deliver_due(home, spec, resolve)
     return DeliverySummary(queued, summary.sent, summary.pending, summary.errors)
 
 
 def send_test(home: Home, spec: LoopSpec, resolve: Resolve) -> dict[str, str | None]:
-    """A test message to every route; per route None (delivered) or the reason it failed."""
-    now = datetime.now(UTC)
+    """A test message to every route, tried now and never retried later; per route None
+    (delivered) or the reason it failed."""
     alert = Alert(
         loop=spec.name,
         event="test",
         severity="info",
         title=f"validation_loop: loop {spec.name}: test message",
         summary="If you can read this, alerts of this loop reach this destination.",
-        created_at=now.isoformat(),
+        created_at=datetime.now(UTC).isoformat(),
     )
     results: dict[str, str | None] = {}
     for route in spec.alerts.routes:
-        _queue(home, spec, alert, [route])
-    for row in _claim(home, spec.name, datetime.now(UTC), event="test"):
-        results[row["route"]] = _attempt(home, spec, row, resolve)
+        (delivery_id,) = _queue(home, spec, alert, [route])
+        claimed = _claim(home, spec, delivery_id)
+        results[route.name] = (
+            _attempt(home, spec, claimed, resolve, retry_later=False)
+            if claimed
+            else "claimed by another process"
+        )
     return results
 
 
-def _claim(home: Home, loop: str, now: datetime, event: str | None = None) -> list[dict[str, Any]]:
-    """Pending deliveries due now, leased to this process."""
+def _claim(home: Home, spec: LoopSpec, delivery_id: str | None = None) -> dict[str, Any] | None:
+    """Lease the oldest due pending delivery (or the one named) to this process."""
+    now = datetime.now(UTC)
+    token = uuid.uuid4().hex
     with Warehouse(home.warehouse_path).write() as con:
         rows = fetch_dicts(
             con,
             "SELECT * FROM alert_deliveries WHERE loop = $loop AND status = 'pending' "
-            "AND next_attempt_at <= $now AND ($event IS NULL OR event = $event) "
-            "ORDER BY created_at",
-            {"loop": loop, "now": now, "event": event},
+            "AND next_attempt_at <= $now AND ($id IS NULL OR delivery_id = $id) "
+            "ORDER BY created_at LIMIT 1",
+            {"loop": spec.name, "now": now, "id": delivery_id},
         )
-        if rows:
-            con.execute(
-                "UPDATE alert_deliveries SET next_attempt_at = $lease WHERE loop = $loop "
-                "AND list_contains($ids, delivery_id)",
-                {"lease": now + LEASE, "loop": loop, "ids": [r["delivery_id"] for r in rows]},
-            )
-    return rows
+        if not rows:
+            return None
+        con.execute(
+            "UPDATE alert_deliveries SET next_attempt_at = $until, lease = $token "
+            "WHERE loop = $loop AND delivery_id = $id",
+            {
+                "until": now + worst_delivery_time(spec.alerts) + LEASE_MARGIN,
+                "token": token,
+                "loop": spec.name,
+                "id": rows[0]["delivery_id"],
+            },
+        )
+    return {**rows[0], "lease": token}
 
 
-def _attempt(home: Home, spec: LoopSpec, row: dict[str, Any], resolve: Resolve) -> str | None:
-    """Try one delivery up to `alerts.attempts` times; record the outcome. None when sent."""
-    routes = {r.name: r for r in spec.alerts.routes}
-    route = routes.get(row["route"])
+def _attempt(
+    home: Home, spec: LoopSpec, row: dict[str, Any], resolve: Resolve, retry_later: bool = True
+) -> str | None:
+    """Try a claimed delivery up to `alerts.attempts` times and record the outcome (only while
+    this process still holds the lease). None when sent, else the reason."""
+    route = {r.name: r for r in spec.alerts.routes}.get(row["route"])
     alert = Alert.from_dict(json.loads(row["alert"]))
     error: str | None = f"route {row['route']} is no longer in loop.yaml"
     tries = 0
@@ -255,42 +283,58 @@ def _attempt(home: Home, spec: LoopSpec, row: dict[str, Any], resolve: Resolve) 
                 delay *= 2
     attempts = int(row["attempts"]) + tries
     now = datetime.now(UTC)
+    status = "sent" if error is None else "pending" if retry_later and route else "failed"
     retry = min(MAX_RETRY_DELAY, timedelta(minutes=2 ** min(attempts, 10)))
     with Warehouse(home.warehouse_path).write() as con:
         con.execute(
             "UPDATE alert_deliveries SET status = $status, attempts = $attempts, "
-            "last_error = $error, next_attempt_at = $next, sent_at = $sent "
-            "WHERE loop = $loop AND delivery_id = $id",
+            "last_error = $error, next_attempt_at = $next, sent_at = $sent, lease = NULL "
+            "WHERE loop = $loop AND delivery_id = $id AND lease = $token",
             {
-                "status": "sent" if error is None else "pending",
+                "status": status,
                 "attempts": attempts,
                 "error": error,
-                "next": None if error is None else now + retry,
+                "next": now + retry if status == "pending" else None,
                 "sent": now if error is None else None,
                 "loop": spec.name,
                 "id": row["delivery_id"],
+                "token": row["lease"],
             },
         )
     return error
 
 
 def deliver_due(
-    home: Home, spec: LoopSpec, resolve: Resolve, now: datetime | None = None
+    home: Home, spec: LoopSpec, resolve: Resolve, budget: timedelta | None = None
 ) -> DeliverySummary:
-    """Deliver every pending delivery that is due (new ones and earlier failures)."""
-    rows = _claim(home, spec.name, now or datetime.now(UTC))
-    errors = [e for e in (_attempt(home, spec, row, resolve) for row in rows) if e]
-    return DeliverySummary(0, len(rows) - len(errors), len(errors), errors)
+    """Deliver pending deliveries that are due (new ones and earlier failures), one claim at a
+    time; with a `budget`, start no delivery after the first that could end after it."""
+    started = time.monotonic()
+    worst = worst_delivery_time(spec.alerts).total_seconds()
+    sent, errors = 0, []
+    while (
+        budget is None
+        or not sent + len(errors)  # at least one per call, so a tight budget still progresses
+        or time.monotonic() - started + worst <= budget.total_seconds()
+    ):
+        row = _claim(home, spec)
+        if row is None:
+            break
+        error = _attempt(home, spec, row, resolve)
+        if error is None:
+            sent += 1
+        else:
+            errors.append(error)
+    return DeliverySummary(0, sent, len(errors), errors)
 
 
 def recent_deliveries(home: Home, loop: str, limit: int = 20) -> list[dict[str, Any]]:
     """The loop's latest deliveries, newest first."""
     with Warehouse(home.warehouse_path).read() as con:
-        rows = fetch_dicts(
+        return fetch_dicts(
             con,
             "SELECT created_at, event, route, severity, status, attempts, last_error, sent_at, "
             "alert ->> '$.title' AS title FROM alert_deliveries WHERE loop = ? "
             "ORDER BY created_at DESC LIMIT ?",
             [loop, limit],
         )
-    return rows

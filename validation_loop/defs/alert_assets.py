@@ -32,7 +32,13 @@ def build_alerts_asset(loop: str) -> dg.AssetsDefinition:
         report = latest_report(home.home(), loop)
         if report is None:
             return dg.MaterializeResult(metadata={"status": "no gap report yet"})
-        summary = notify_report(home.home(), spec, report, context.run_id, env_value)
+        try:
+            summary = notify_report(home.home(), spec, report, context.run_id, env_value)
+        except Exception as exc:  # alerting must never fail the pipeline run
+            context.log.error(f"alerts of report {report['report_id']} failed: {exc!r}")
+            return dg.MaterializeResult(
+                metadata={"status": f"alerting failed: {type(exc).__name__}; see the run log"}
+            )
         for error in summary.errors:
             context.log.warning(f"alert not delivered yet: {error}")
         return dg.MaterializeResult(

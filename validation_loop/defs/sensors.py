@@ -8,6 +8,7 @@ newest batch, so a wave of files gives one report and no tick requests the same 
 """
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -23,6 +24,7 @@ from validation_loop.warehouse import Warehouse
 SETTLE_SECONDS = 5.0
 INTERVAL_SECONDS = 30
 ALERT_INTERVAL_SECONDS = 60
+SENSOR_BUDGET = timedelta(seconds=40)  # well inside Dagster's sensor evaluation timeout
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -129,7 +131,7 @@ def build_alert_sensor(loop: str) -> dg.SensorDefinition:
         spec = home.spec(loop)
         if not spec.alerts.routes or not home.home().warehouse_path.exists():
             return dg.SkipReason("no alert routes configured")
-        summary = deliver_due(home.home(), spec, env_value)
+        summary = deliver_due(home.home(), spec, env_value, budget=SENSOR_BUDGET)
         return dg.SkipReason(
             f"retried {summary.sent + summary.pending} delivery(ies): {summary.sent} sent, "
             f"{summary.pending} still pending"

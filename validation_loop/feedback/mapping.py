@@ -9,7 +9,9 @@ group are the human conditional rates, never a disparity of their own.
 
 - numeric column (marginal, coverage, spread): its quantiles, shift, scale and missing share;
 - categorical column (marginal, coverage, entropy): its category shares (adds missing ones);
-- slice column shares, a missing slice: slice weights, a new slice's marginals and label model;
+- slice column shares, a missing slice: slice weights, a new slice's marginals and label model
+  (a slice oversampled on purpose, up to 1.5x its human share, is left alone; a missing-rate gap
+  of the slice column moves only the weight of its missing-value slice);
 - pairwise: the copula's correlation entries of the pair; the label's marginal: its label model;
 - bias outcome and disparity gaps: `label_by_group`, set to the human conditional rates;
 - duplicates, near duplicates, collapse: lower `duplicate_rate`, then raise `noise`;
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from validation_loop.feedback.generator import OVERALL, Change, GeneratorConfig
+from validation_loop.feedback.generator import MISSING, OVERALL, Change, GeneratorConfig
 from validation_loop.gaps.records import SEVERITY_ORDER
 
 NOISE_STEP = 0.05
@@ -229,6 +231,8 @@ class _Planner:
             if only is not None and value != only:
                 continue
             old = self.config.slice_weights.get(value)
+            if only is None and old is not None and share <= old <= OVERSAMPLE_CAP * share:
+                continue  # a slice oversampled on purpose (utility) stays so
             what = "adds the missing slice" if old is None else "reweights the slice"
             out.append((["slice_weights", value], old, share, f"{what} {value} to its human share"))
             if old is not None:
@@ -350,6 +354,7 @@ def _plan_one(planner: _Planner, record: dict[str, Any]) -> None:
                 lambda: [planner.label_change(v) for v in target.label_model],
             )
         elif column == target.slice_column:
+            only = MISSING if metric == "missing_rate_gap" else None
             planner.recommend(
                 record,
                 "slices",
@@ -357,7 +362,7 @@ def _plan_one(planner: _Planner, record: dict[str, Any]) -> None:
                 f"generate slices of {column} in the human shares",
                 {"slice_weights": target.slice_weights},
                 [column],
-                lambda: planner.slice_changes(),
+                lambda: planner.slice_changes(only),
             )
         elif column in target.columns:
             _plan_marginal(planner, record, column)

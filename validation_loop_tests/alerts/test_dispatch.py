@@ -123,7 +123,11 @@ def test_failures_are_retried_and_never_lost(home, spec, http_server) -> None:
     newest = recent_deliveries(home, "churn")[0]
     assert (newest["status"], newest["attempts"]) == ("pending", 3)
     assert deliver_due(home, spec, env).sent == 0  # not due yet: backoff
-    retried = deliver_due(home, spec, env, datetime.now(UTC) + timedelta(hours=2))
+    with Warehouse(home.warehouse_path).write() as con:  # two hours pass
+        con.execute(
+            "UPDATE alert_deliveries SET next_attempt_at = next_attempt_at - INTERVAL 2 HOUR"
+        )
+    retried = deliver_due(home, spec, env)
     assert (retried.sent, retried.pending) == (1, 0)
     assert recent_deliveries(home, "churn")[0]["status"] == "sent"
 
@@ -147,3 +151,20 @@ def test_timeouts_and_refusals_are_recorded_without_secrets(home, spec, http_ser
         )
     for secret in ("TOKEN-abc", "TOKEN-xyz", "sig-key"):
         assert secret not in stored
+
+
+def test_a_gap_that_closes_and_opens_again_alerts_again(home, spec, http_server) -> None:
+    spec = with_alerts(home, spec, **_routes(http_server.url))
+    env = {"CHANNEL": http_server.url, "PAGER": http_server.url, "PAGER_SECRET": "x"}.get
+    hour = timedelta(hours=1)
+    notify_report(home, spec, _report(_gap("warn")), None, env, T0)
+    notify_report(home, spec, _report(report_id="r2"), None, env, T0 + hour)
+    again = notify_report(
+        home, spec, _report(_gap("warn"), report_id="r3"), None, env, T0 + 2 * hour
+    )
+    assert again.queued == 1
+    bodies = [r["body"].decode() for r in http_server.requests]
+    assert ["1 new gap(s)" in b for b in bodies] == [True, False, True]
+    assert "1 resolved gap(s)" in bodies[1]
+    with Warehouse(home.warehouse_path).read() as con:
+        assert con.execute("SELECT count(*) FROM alert_state").fetchone() == (1,)

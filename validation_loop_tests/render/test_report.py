@@ -112,13 +112,13 @@ def test_report_renders_in_headless_chromium(report, tmp_path) -> None:
     shot = tmp_path / "report.png"
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     subprocess.run(
-        [*flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+        [*flags, "--window-size=1000,800", f"--screenshot={shot}", page.as_uri()],
         check=True,
         capture_output=True,
         timeout=120,
     )
     width, height, pixels = _png_pixels(shot)
-    assert (width, height) == (1200, 1600)
+    assert (width, height) == (1000, 800)
     assert len(pixels) > 20, "the screenshot is blank"
     dom = subprocess.run(
         [*flags, "--dump-dom", page.as_uri()],

@@ -12,6 +12,7 @@ from validation_loop.warehouse import quote_ident
 
 BINS = 20
 TOP_CATEGORIES = 12
+MISSING_LABEL = "(missing)"
 
 
 def _numeric(con: duckdb.DuckDBPyConnection, comparison: Comparison, column: str) -> dict[str, Any]:
@@ -47,11 +48,10 @@ def _categorical(
 ) -> dict[str, Any]:
     """Shares of the human side's most common categories (and the rest) on both sides."""
     c = quote_ident(column)
+    value = f"coalesce(CAST({c} AS VARCHAR), '{MISSING_LABEL}')"
     rows = con.execute(
-        f"SELECT 'human', CAST({c} AS VARCHAR), count(*) FROM ({comparison.human_sql}) "
-        "GROUP BY ALL UNION ALL "
-        f"SELECT 'synthetic', CAST({c} AS VARCHAR), count(*) FROM ({comparison.synthetic_sql}) "
-        "GROUP BY ALL"
+        f"SELECT 'human', {value}, count(*) FROM ({comparison.human_sql}) GROUP BY ALL UNION ALL "
+        f"SELECT 'synthetic', {value}, count(*) FROM ({comparison.synthetic_sql}) GROUP BY ALL"
     ).fetchall()
     human = {str(v): int(n) for side, v, n in rows if side == "human"}
     synthetic = {str(v): int(n) for side, v, n in rows if side == "synthetic"}

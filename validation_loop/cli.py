@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from validation_loop.errors import BatchRejected, SpecError, ValidationLoopError
+from validation_loop.errors import BatchRejected, ConfigError, SpecError, ValidationLoopError
 from validation_loop.home import HOME_ENV, SOURCES, Home
 from validation_loop.spec import LoopSpec, Task, load_spec, save_spec
 
@@ -309,8 +309,9 @@ def cmd_report(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_accept(home: Home, args: argparse.Namespace) -> int:
-    """Make a proposed generator config current."""
-    from validation_loop.feedback.versions import accept, proposals
+    """Make a proposed generator config current (the loop's accept job)."""
+    from validation_loop.defs.runs import LoopRunner, dagster_instance
+    from validation_loop.feedback.versions import load_config, proposals
 
     _loop_spec(home, args.name)
     layout = home.loop(args.name)
@@ -318,19 +319,26 @@ def cmd_accept(home: Home, args: argparse.Namespace) -> int:
     version = args.version or (waiting[-1] if waiting else None)
     if version is None:
         raise UsageError(f"loop {args.name!r} has no proposed generator config waiting")
-    previous = accept(layout, version)
-    print(f"generator config {version} is current (was {previous or 'none'})")
+    load_config(layout, version)
+    metadata = LoopRunner(home, args.name, dagster_instance(home)).accept(version)
+    print(f"generator config {version} is current (was {metadata.get('previous') or 'none'})")
     print(f"next: validation-loop generate {args.name} && validation-loop run {args.name}")
     return EXIT_OK
 
 
 def cmd_generate(home: Home, args: argparse.Namespace) -> int:
-    """Make a batch with the reference generator."""
-    from validation_loop.feedback.reference import make_batch
+    """Make a batch with the reference generator (the loop's generate job)."""
+    from validation_loop.defs.runs import LoopRunner, dagster_instance
+    from validation_loop.feedback.versions import load_config
 
-    spec = _loop_spec(home, args.name)
-    batch = make_batch(home, spec, args.version, args.rows)
-    print(f"wrote {batch.path} ({batch.rows} rows, generator {batch.config.version})")
+    _loop_spec(home, args.name)
+    if args.version:
+        load_config(home.loop(args.name), args.version)
+    metadata = LoopRunner(home, args.name, dagster_instance(home)).generate(args.rows, args.version)
+    print(
+        f"wrote {metadata['file']} ({metadata['dagster/row_count']} rows, generator "
+        f"{metadata['generator_version']})"
+    )
     print(f"next: validation-loop run {args.name}")
     return EXIT_OK
 
@@ -419,7 +427,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = Home.from_env(args.home)
     try:
         return COMMANDS[args.command](home, args)
-    except (SpecError, BatchRejected, UsageError) as exc:
+    except (SpecError, BatchRejected, UsageError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except ValidationLoopError as exc:

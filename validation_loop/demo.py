@@ -33,6 +33,7 @@ from validation_loop.feedback.versions import (
     accept,
     current_version,
     list_versions,
+    load_config,
     proposals,
     save_config,
     version_name,
@@ -54,6 +55,7 @@ SHIFTED_COLUMN, SHIFT = "age", 8.0
 BIASED_GROUP = ("sex", "Female")
 BIASED_RATES = {">50K": 0.02, "<=50K": 0.98}
 DUPLICATE_RATE = 0.2
+SCORE_NOISE = 0.01  # round-to-round wobble of the demo's score (fresh rows every version)
 
 
 def demo_frame() -> pd.DataFrame:
@@ -121,7 +123,8 @@ def run_demo(
     instance: dg.DagsterInstance | None = None,
 ) -> list[Round]:
     """Ingest the human batches, then generate -> validate -> feedback -> accept, `rounds` times
-    or until no config change is left to make.
+    or until no config change is left to make; a round whose score falls below the best one by
+    more than the noise is rolled back (the best version made current) and ends the demo.
 
     Runs go to `instance` (default: the home's Dagster instance). The last round's proposal is
     left waiting for a person.
@@ -137,8 +140,9 @@ def run_demo(
     if not list_versions(layout):
         save_config(layout, flawed_config(human_sample(home, spec), spec))
         accept(layout, version_name(1), by="demo")
-    for waiting in proposals(layout):
-        accept(layout, waiting, by="demo")
+    for waiting in proposals(layout):  # a proposal from the current version, left last time
+        if load_config(layout, waiting).parent == current_version(layout):
+            accept(layout, waiting, by="demo")
     done = []
     for number in range(1, rounds + 1):
         batch = make_batch(home, spec)
@@ -168,6 +172,14 @@ def run_demo(
             f"{result.errors} error, {result.warnings} warn"
             + (f"  -> proposed {proposal}" if proposal else "")
         )
+        best = max(done[:-1], key=lambda r: r.score or 0.0, default=None)
+        if best is not None and (result.score or 0.0) < (best.score or 0.0) - SCORE_NOISE:
+            accept(layout, best.version, by="demo")
+            echo(
+                f"worse than {best.version} (score {best.score:.3f}) beyond noise: "
+                f"back to {best.version}"
+            )
+            break
         if proposal is None:
             echo(
                 "converged: no gap left that a config change can close; the rest are "

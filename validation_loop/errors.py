@@ -58,3 +58,7 @@ class BatchRejected(ValidationLoopError):
         self.file_name = file_name
         self.rejection = rejection
         super().__init__(f"{file_name}: {rejection.located()}")
+
+
+class ConfigError(ValidationLoopError):
+    """A generator config that is missing, malformed or cannot be written."""

@@ -130,6 +130,41 @@ class FeedbackSpec(BaseModel):
     )
 
 
+CRON_ALIASES = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually"}
+CRON_FIELDS = (  # (lowest, highest, names) per field
+    (0, 59, ()),
+    (0, 23, ()),
+    (1, 31, ()),
+    (1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    (0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+
+
+def _cron_value(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    """One number or name within a field's range."""
+    if text.lower() in names:
+        return True
+    return text.isdigit() and low <= int(text) <= high
+
+
+def valid_cron(expression: str) -> bool:
+    """A standard five-field cron expression (lists, ranges, steps, names) or an @ alias."""
+    if expression.strip() in CRON_ALIASES:
+        return True
+    fields = expression.split()
+    if len(fields) != len(CRON_FIELDS):
+        return False
+    for field, (low, high, names) in zip(fields, CRON_FIELDS, strict=True):
+        for part in field.split(","):
+            base, _, step = part.partition("/")
+            if step and not (step.isdigit() and int(step) > 0):
+                return False
+            ends = base.split("-") if base != "*" else []
+            if len(ends) > 2 or not all(_cron_value(e, low, high, names) for e in ends):
+                return False
+    return True
+
+
 class ScheduleSpec(BaseModel):
     """When the loop re-checks itself even if no batch arrived."""
 
@@ -140,10 +175,13 @@ class ScheduleSpec(BaseModel):
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        """A five-field cron expression."""
-        if len(value.split()) != 5:
-            raise ValueError(f"{value!r} is not a five-field cron expression (e.g. '0 6 * * *')")
+    def _valid_cron(cls, value: str) -> str:
+        """A cron expression Dagster can schedule."""
+        if not valid_cron(value):
+            raise ValueError(
+                f"{value!r} is not a valid cron expression (five fields, e.g. '0 6 * * *', "
+                "or @hourly, @daily, @weekly, @monthly)"
+            )
         return value
 
     @field_validator("timezone")

@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS {db}.main.gap_reports (
     report_id VARCHAR NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     generator_version VARCHAR,
-    comparison_id VARCHAR NOT NULL,
+    comparison_id VARCHAR,
     human_batches VARCHAR[] NOT NULL,
     synthetic_batches VARCHAR[] NOT NULL,
     human_rows BIGINT NOT NULL,

@@ -107,31 +107,31 @@ def write_batch(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> dict[str, Any]:
-    """The demo loop run for three rounds (model checks off, for speed) in a home of its own.
-
-    Tests that change the home work on a copy (`demo_copy`).
+    """The demo loop as `make demo` runs it (default settings, model checks on, up to five
+    rounds) in a home of its own. Tests that change the home work on a copy (`demo_copy`).
     """
     import dagster as dg
 
-    from validation_loop.demo import run_demo, setup_demo
-    from validation_loop.spec import load_spec
+    from validation_loop.demo import run_demo
 
     home = Home(tmp_path_factory.mktemp("demo_home"))
-    layout = setup_demo(home)
-    spec = load_spec(layout.spec_path)
-    spec.models.enabled = False
-    save_spec(spec, layout.spec_path)
     lines: list[str] = []
     with dg.instance_for_test() as instance:
-        rounds = run_demo(home, 3, lines.append, instance=instance)
+        rounds = run_demo(home, 5, lines.append, instance=instance)
     return {"home": home, "rounds": rounds, "lines": lines}
 
 
 @pytest.fixture
 def demo_copy(demo_run, tmp_path) -> Home:
-    """A copy of the demo home that a test may change."""
+    """A copy of the demo home that a test may change (its model checks off, for speed)."""
     import shutil
+
+    from validation_loop.spec import load_spec
 
     target = tmp_path / "demo_copy"
     shutil.copytree(demo_run["home"].root, target)
-    return Home(target)
+    home = Home(target)
+    spec = load_spec(home.loop("adult").spec_path)
+    spec.models.enabled = False
+    save_spec(spec, home.loop("adult").spec_path)
+    return home

@@ -27,7 +27,7 @@ def env(home, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "command", ["init", "ingest", "run", "report", "accept", "generate", "demo", "ui"]
+    "command", ["init", "ingest", "run", "report", "accept", "generate", "alerts", "demo", "ui"]
 )
 def test_every_command_has_help_with_example(command, capsys) -> None:
     with pytest.raises(SystemExit) as caught:
@@ -170,7 +170,8 @@ def test_generate_and_accept(env, demo_copy, capsys) -> None:
     assert written.with_name(written.name + ".meta.json").is_file()
     assert main([*home, "accept", "adult", "v0001"]) == 0
     assert current_version(layout) == "v0001"
-    assert main([*home, "accept", "adult", "v9999"]) == 1
+    assert main([*home, "accept", "adult", "v9999"]) == 2
+    assert "no such generator version" in capsys.readouterr().err
 
 
 def test_two_ingest_processes_at_once(env, spec, home, write_batch) -> None:
@@ -242,3 +243,42 @@ def test_alerts_test_message_and_listing(env, spec, home, http_server, monkeypat
         "-> gone: failed after 1 attempt(s) (route gone: connection refused)" in line
         for line in listing
     )
+
+
+def test_freshness_is_a_finding_before_anything_is_compared(env, spec, home, write_batch, capsys):
+    from validation_loop.feedback.versions import save_config
+    from validation_loop.report.store import latest_report
+    from validation_loop_tests.feedback.test_versions import _config
+
+    layout = home.loop("churn")
+    write_batch("a.csv", folder=layout.landing("human"))
+    save_config(layout, _config("v0001"))  # a current generator config without any batch
+    assert main(["run", "churn", "--fail-on", "warn"]) == 3
+    report = latest_report(home, "churn")
+    assert report["comparison_id"] is None and report["synthetic_batches"] == []
+    (gap,) = report["gaps"]
+    assert (gap["kind"], gap["metric"], gap["severity"]) == (
+        "freshness",
+        "current_version_batches",
+        "warn",
+    )
+    assert report["recommendations"][0]["action"] == "review"
+    assert main(["run", "churn", "--fail-on", "error"]) == 0
+
+
+def test_cli_runs_that_fail_alert_once(env, spec, home, write_batch, http_server, monkeypatch):
+    from validation_loop.alerts.dispatch import recent_deliveries
+    from validation_loop_tests.servers import with_alerts
+
+    with_alerts(home, spec, routes=[{"name": "team", "type": "slack", "url_env": "TEAM_HOOK"}])
+    monkeypatch.setenv("TEAM_HOOK", http_server.url)
+    bad = write_batch(
+        "bad.csv", [dict(ROWS[0], age="old")], folder=home.loop("churn").landing("human")
+    )
+    assert bad.exists()
+    main(["run", "churn"])
+    assert len(http_server.requests) == 1
+    assert "run of churn_ingest_batch failed" in http_server.json()["text"]
+    assert "bad.csv: column 'age', row 1" in http_server.json()["blocks"][1]["text"]["text"]
+    (row,) = recent_deliveries(home, "churn")
+    assert (row["event"], row["status"]) == ("run_failure", "sent")

@@ -8,13 +8,14 @@ from validation_loop.demo import (
     BIASED_GROUP,
     DUPLICATE_RATE,
     MISSING_SLICE,
+    SCORE_NOISE,
     SHIFT,
     SHIFTED_COLUMN,
     demo_frame,
     flawed_config,
     setup_demo,
 )
-from validation_loop.feedback.versions import current_version, list_versions, proposals
+from validation_loop.feedback.versions import current_version, proposals
 from validation_loop.spec import Task, load_spec
 from validation_loop.warehouse import Warehouse
 
@@ -74,15 +75,13 @@ def test_demo_rounds_raise_the_score_and_close_the_planted_gaps(demo_run) -> Non
     assert versions[:2] == ["v0001", "v0002"] and versions == sorted(set(versions))
     assert lines[0].startswith("round 1: generator v0001  score ")
     assert len([line for line in lines if line.startswith("round ")]) == len(rounds) >= 2
-    if len(rounds) < 3:
-        assert any(line.startswith("converged: ") for line in lines)
     scores = [r.score for r in rounds]
     assert all(s is not None for s in scores)
-    assert scores[-1] > scores[0] + 0.02, scores
-    assert max(scores[1:]) > scores[0]
-    assert rounds[-1].errors < rounds[0].errors
+    assert scores[1] > scores[0] + 0.03, scores  # the planted flaws cost that much
+    for number in range(1, len(rounds) - 1):  # never worse than the best so far beyond noise
+        assert scores[number] >= max(scores[:number]) - SCORE_NOISE, scores
+    assert rounds[1].errors < rounds[0].errors
     first = _planted(home, rounds[0].report_html.stem)
-    last = _planted(home, rounds[-1].report_html.stem)
     assert first == {
         "missing slice": "error",
         "shifted column": "error",
@@ -90,13 +89,21 @@ def test_demo_rounds_raise_the_score_and_close_the_planted_gaps(demo_run) -> Non
         "duplicates": "error",
     }
     assert first["biased label rate"] in ("warn", "error")
-    assert set(last.values()) == {"info"}, last
+    for later in rounds[1:]:
+        assert set(_planted(home, later.report_html.stem).values()) == {"info"}, later
     assert rounds[-1].report_html.is_file()
+    assert lines[-1] == f"current generator config: {current_version(home.loop('adult'))}"
 
 
-def test_demo_leaves_the_last_proposal_waiting(demo_run) -> None:
+def test_demo_ends_converged_or_rolled_back(demo_run) -> None:
     layout = demo_run["home"].loop("adult")
-    last = demo_run["rounds"][-1]
-    assert current_version(layout) == last.version
-    assert proposals(layout) == ([last.proposal] if last.proposal else [])
-    assert list_versions(layout)[-1] == (last.proposal or last.version)
+    lines, last = demo_run["lines"], demo_run["rounds"][-1]
+    ended = [line for line in lines if line.startswith(("converged: ", "worse than "))]
+    if len(demo_run["rounds"]) < 5:
+        assert len(ended) == 1
+    if ended and ended[0].startswith("worse than "):
+        best = max(demo_run["rounds"], key=lambda r: r.score)
+        assert current_version(layout) == best.version
+    else:
+        assert current_version(layout) == last.version
+        assert proposals(layout) == ([last.proposal] if last.proposal else [])

@@ -53,6 +53,40 @@ def test_valid_spec_round_trips_through_yaml(tmp_path: Path) -> None:
             {"annotations": {"format": "long", "annotator_column": "age"}},
             ["must not be one of columns"],
         ),
+        ({"schedule": {"cron": "0 25 * * *"}}, ["field 'schedule.cron'", "not a valid cron"]),
+        ({"schedule": {"timezone": "Mars/Olympus"}}, ["field 'schedule.timezone'", "IANA"]),
+        (
+            {"alerts": {"routes": [{"name": "x", "type": "webhook", "url_env": "U"}]}},
+            ["route 'x' (webhook) needs secret_env"],
+        ),
+        (
+            {
+                "alerts": {
+                    "routes": [
+                        {
+                            "name": "m",
+                            "type": "email",
+                            "smtp_host": "h",
+                            "sender": "a@b",
+                            "recipients": ["c@d"],
+                            "username_env": "U",
+                        }
+                    ]
+                }
+            },
+            ["username_env and password_env go together"],
+        ),
+        (
+            {
+                "alerts": {
+                    "routes": [
+                        {"name": "s", "type": "slack", "url_env": "A"},
+                        {"name": "s", "type": "slack", "url_env": "B"},
+                    ]
+                }
+            },
+            ["route names must be unique"],
+        ),
     ],
 )
 def test_wrong_spec_names_field_value_and_expectation(changes: dict, expected: list[str]) -> None:

@@ -205,7 +205,17 @@ def notify_run_failure(
         run_url=run_link(spec, run_id),
         details={"job": job, "run_id": run_id},
     )
-    queued = len(_queue(home, spec, alert, list(spec.alerts.routes)))
+    with Warehouse(home.warehouse_path).write() as con:
+        con.execute("BEGIN")
+        known = con.execute(
+            "SELECT count(*) FROM alert_deliveries WHERE loop = ? AND event = 'run_failure' "
+            "AND (alert ->> '$.details.run_id') = ?",
+            [spec.name, run_id],
+        ).fetchone()
+        # the CLI and the daemon's run-failure sensor may both report the same run: once
+        fresh = not (known and known[0])
+        queued = len(_insert(con, spec.name, alert, spec.alerts.routes)) if fresh else 0
+        con.execute("COMMIT")
     summary = deliver_due(home, spec, resolve)
     return DeliverySummary(queued, summary.sent, summary.pending, summary.errors)
 
@@ -278,6 +288,8 @@ def _attempt(
             break
         except DeliveryError as exc:
             error = str(exc)
+            if not exc.retryable:
+                break
             if tries < spec.alerts.attempts:
                 time.sleep(delay)
                 delay *= 2

@@ -37,7 +37,15 @@ Resolve = Callable[[str], str | None]
 
 
 class DeliveryError(ValidationLoopError):
-    """A delivery that failed, with a reason safe to log (no endpoint, no secret)."""
+    """A delivery that failed, with a reason safe to log (no endpoint, no secret).
+
+    `retryable` is False for a configuration problem (an unset variable) that trying again at
+    once cannot fix.
+    """
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -56,7 +64,10 @@ def _env(resolve: Resolve, name: str | None, route: RouteSpec, what: str) -> str
     """A route's setting from the environment, or a clear error naming the variable."""
     value = resolve(name) if name else None
     if not value:
-        raise DeliveryError(f"route {route.name}: environment variable {name} ({what}) is not set")
+        raise DeliveryError(
+            f"route {route.name}: environment variable {name} ({what}) is not set",
+            retryable=False,
+        )
     return value
 
 

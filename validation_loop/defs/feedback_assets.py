@@ -202,9 +202,11 @@ def build_accepted_config_asset(loop: str) -> dg.AssetsDefinition:
 
 
 class BatchSize(dg.Config):
-    """How many rows the reference generator makes; empty means the config's `rows`."""
+    """How many rows the reference generator makes, from which version (defaults: the config's
+    `rows`, the current version)."""
 
     rows: int | None = Field(None, description="rows in the batch; empty: the config's rows")
+    version: str | None = Field(None, description="e.g. v0003; empty: the current version")
 
 
 def build_reference_batch_asset(loop: str) -> dg.AssetsDefinition:
@@ -223,7 +225,7 @@ def build_reference_batch_asset(loop: str) -> dg.AssetsDefinition:
     )
     def reference_batch(config: BatchSize, home: HomeResource) -> dg.MaterializeResult:
         try:
-            batch = make_batch(home.home(), home.spec(loop), rows=config.rows)
+            batch = make_batch(home.home(), home.spec(loop), config.version, config.rows)
         except ValidationLoopError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         return dg.MaterializeResult(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,16 +11,25 @@ from typing import Any
 
 import dagster as dg
 
+from validation_loop.alerts.dispatch import notify_run_failure
 from validation_loop.defs.assets import batch_run_config, batches_key
 from validation_loop.defs.build import build_definitions
-from validation_loop.defs.jobs import compare_job_name, ingest_job_name
+from validation_loop.defs.feedback_assets import accepted_config_key, reference_batch_key
+from validation_loop.defs.jobs import (
+    accept_job_name,
+    compare_job_name,
+    generate_job_name,
+    ingest_job_name,
+)
 from validation_loop.defs.partitions import batch_partitions
+from validation_loop.defs.resources import env_value
 from validation_loop.errors import ValidationLoopError
 from validation_loop.home import Home, Source
 from validation_loop.ingest import BatchRecord, batch_key, file_sha256, find_batch
 from validation_loop.locks import file_lock
 from validation_loop.progress import Progress
 from validation_loop.quality.results import suite_summary
+from validation_loop.spec import load_spec
 from validation_loop.warehouse import Warehouse
 
 INSTANCE_CONFIG = """\
@@ -27,6 +37,7 @@ INSTANCE_CONFIG = """\
 telemetry:
   enabled: false
 """
+LOG = logging.getLogger(__name__)
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -112,6 +123,8 @@ class LoopRunner:
                     raise_on_error=False,
                 )
                 outcomes.append(self._outcome(path, key, result))
+                if not result.success:
+                    self._alert_failure(ingest_job_name(self.loop), result)
         finally:
             progress.close()
         return outcomes
@@ -133,13 +146,45 @@ class LoopRunner:
         new_value = materializations[0].metadata.get("new")
         return FileOutcome(path, key, batch, bool(new_value and new_value.value), None, suite)
 
-    def compare(self) -> None:
-        """Rebuild the inventory and the gap records; raises if the run fails."""
-        job = self.definitions.resolve_job_def(compare_job_name(self.loop))
+    def _run(self, job_name: str, run_config: dict[str, Any]) -> dg.ExecuteInProcessResult:
+        """Run one of the loop's unpartitioned jobs; a failure alerts and raises."""
+        job = self.definitions.resolve_job_def(job_name)
         result = job.execute_in_process(
-            instance=self.instance, run_config=QUIET, raise_on_error=False
+            instance=self.instance, run_config={**run_config, **QUIET}, raise_on_error=False
         )
         if not result.success:
-            raise ValidationLoopError(
-                f"{compare_job_name(self.loop)} failed: {_failure_message(result)}"
-            )
+            self._alert_failure(job_name, result)
+            raise ValidationLoopError(f"{job_name} failed: {_failure_message(result)}")
+        return result
+
+    def _alert_failure(self, job_name: str, result: dg.ExecuteInProcessResult) -> None:
+        """Tell the loop's alert routes that a run failed; never raises (the daemon's
+        run-failure sensor may report the same run: it is sent once)."""
+        try:
+            spec = load_spec(self.home.loop(self.loop).spec_path)
+            if spec.alerts.routes:
+                notify_run_failure(
+                    self.home, spec, job_name, result.run_id, _failure_message(result), env_value
+                )
+        except Exception as exc:  # alerting must not hide the run's own failure
+            LOG.warning("could not alert on run %s: %s", result.run_id, type(exc).__name__)
+
+    def compare(self) -> None:
+        """Rebuild the inventory, gaps, report, next config and alerts; raises if it fails."""
+        self._run(compare_job_name(self.loop), {})
+
+    def generate(self, rows: int | None, version: str | None) -> dict[str, Any]:
+        """Materialise the reference-batch asset; returns its metadata (file, version, rows)."""
+        config = {k: v for k, v in (("rows", rows), ("version", version)) if v is not None}
+        node = reference_batch_key(self.loop).to_python_identifier()
+        result = self._run(generate_job_name(self.loop), {"ops": {node: {"config": config}}})
+        (materialization,) = result.asset_materializations_for_node(node)
+        return {k: v.value for k, v in materialization.metadata.items()}
+
+    def accept(self, version: str | None) -> dict[str, Any]:
+        """Materialise the accepted-config asset; returns its metadata (status, current)."""
+        node = accepted_config_key(self.loop).to_python_identifier()
+        config = {"version": version} if version else {}
+        result = self._run(accept_job_name(self.loop), {"ops": {node: {"config": config}}})
+        (materialization,) = result.asset_materializations_for_node(node)
+        return {k: v.value for k, v in materialization.metadata.items()}

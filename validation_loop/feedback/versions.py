@@ -18,17 +18,13 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from validation_loop.errors import ValidationLoopError
+from validation_loop.errors import ConfigError
 from validation_loop.feedback.generator import GeneratorConfig
 from validation_loop.home import LoopLayout
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 CURRENT_FILE = "CURRENT"
 ACCEPTED_LOG = "accepted.jsonl"
-
-
-class ConfigError(ValidationLoopError):
-    """A generator config that is missing, malformed or cannot be written."""
 
 
 def version_name(number: int) -> str:

@@ -1,9 +1,10 @@
 """Collapse: diversity and coverage that fall generator version after generator version.
 
 For each diversity or coverage value (entropy ratio, IQR and tail-span ratios, category and
-range coverage; ratios above 1 count as 1), the history holds its value in the newest report of
-every generator version. A `collapse` gap is raised when the value has fallen since the first
-version by at least the `collapse.drop` thresholds *and* the current version's value differs
+range coverage, where ratios above 1 count as 1; and 1 minus the duplicate and near-duplicate
+excess), the history holds its value in the newest report of every generator version. A
+`collapse` gap is raised when the value has fallen from its best earlier version (the peak) by
+at least the `collapse.drop` thresholds *and* the current version's value differs
 from the human data beyond noise (its own q-value passes the false discovery rate): the
 fall is then real and not a wobble of one sample. A value without a test of its own (category
 coverage) needs instead to have fallen at every one of at least three versions. The message
@@ -27,6 +28,8 @@ COLLAPSE_METRICS = (
     "tail_span_ratio",
     "category_coverage",
     "range_coverage",
+    "duplicate_rate_excess",
+    "near_duplicate_rate_excess",
 )
 
 
@@ -39,8 +42,11 @@ class VersionValue:
     q_value: float | None
 
 
-def _level(value: float) -> float:
-    """How much of the human diversity is there (ratios above 1 count as 1)."""
+def _level(metric: str, value: float) -> float:
+    """How much of the human diversity is there: ratios above 1 count as 1; for duplicate
+    excesses, 1 minus the excess."""
+    if metric.endswith("_excess"):
+        return 1.0 - max(0.0, value)
     return min(value, 1.0)
 
 
@@ -56,10 +62,12 @@ def collapse_records(
         points = [p for p in series if math.isfinite(p.value)]
         if len(points) < 2:
             continue
-        first, last = points[0], points[-1]
-        drop = _level(first.value) - _level(last.value)
-        steps = [_level(b.value) - _level(a.value) for a, b in pairwise(points)]
-        steady = all(step < 0 for step in steps)
+        levels = [_level(metric, p.value) for p in points]
+        peak = max(range(len(points) - 1), key=lambda i: (levels[i], -i))
+        points, levels = points[peak:], levels[peak:]
+        last = points[-1]
+        drop = levels[0] - levels[-1]
+        steady = all(b < a for a, b in pairwise(levels))
         if last.q_value is None:  # a value without a test: persistence is the evidence
             significant = strong = steady and len(points) >= MIN_STEADY_VERSIONS
         else:
@@ -68,7 +76,7 @@ def collapse_records(
         if severity == "error" and not strong:
             severity = "warn"
         versions = " -> ".join(f"{p.version} {p.value:.3g}" for p in points)
-        how = "at every version" if steady else "since the first version"
+        how = "at every version" if steady else f"since {points[0].version}"
         message = f"{metric} of {', '.join(columns)} fell {how}: {versions}"
         threshold = rule.error if severity == "error" else rule.warn
         if severity != "info":

@@ -9,7 +9,7 @@ columns, and recommendations with changes to the generator config that made the 
 from __future__ import annotations
 
 import uuid
-from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +19,17 @@ import pandas as pd
 
 from validation_loop.feedback.generator import GeneratorConfig, fit_config, generated_columns
 from validation_loop.feedback.mapping import plan
-from validation_loop.feedback.versions import config_path, is_version, load_config
+from validation_loop.feedback.versions import (
+    config_path,
+    current_version,
+    is_version,
+    load_config,
+)
 from validation_loop.gaps.collapse import COLLAPSE_METRICS, collapse_records, series_from_rows
 from validation_loop.gaps.compute import KIND_ORDER
 from validation_loop.gaps.records import SEVERITY_ORDER
 from validation_loop.gaps.score import report_score, score_components
-from validation_loop.gaps.selection import Comparison, comparison_of
+from validation_loop.gaps.selection import comparison_of, human_truth
 from validation_loop.gaps.store import latest_gaps, stored_record
 from validation_loop.home import Home
 from validation_loop.quality.labels import latest_label_quality
@@ -51,12 +56,10 @@ def _order(record: dict[str, Any]) -> tuple[int, int]:
     return (-SEVERITY_ORDER[record["severity"]], kinds.index(record["kind"]))
 
 
-def _human_sample(
-    con: duckdb.DuckDBPyConnection, spec: LoopSpec, comparison: Comparison
-) -> pd.DataFrame:
+def _human_sample(con: duckdb.DuckDBPyConnection, spec: LoopSpec, human_sql: str) -> pd.DataFrame:
     """A seeded sample of the human truth (at most `sample_rows`), for the targets."""
     return con.execute(
-        f"SELECT * FROM ({comparison.human_sql}) USING SAMPLE reservoir({spec.sample_rows} ROWS) "
+        f"SELECT * FROM ({human_sql}) USING SAMPLE reservoir({spec.sample_rows} ROWS) "
         f"REPEATABLE ({spec.seed})"
     ).df()
 
@@ -83,15 +86,10 @@ def _plotted_columns(records: list[dict[str, Any]], spec: LoopSpec) -> list[str]
     return out[:PLOTTED_COLUMNS]
 
 
-def _quality(
-    con: duckdb.DuckDBPyConnection, spec: LoopSpec, comparison: Comparison
-) -> dict[str, Any]:
-    """The suite results of each compared batch and the label quality."""
+def _quality(con: duckdb.DuckDBPyConnection, spec: LoopSpec, batches: list[str]) -> dict[str, Any]:
+    """The suite results of each batch and the label quality."""
     return {
-        "batches": [
-            {"batch_id": b, **suite_summary(con, spec.name, b)}
-            for b in [*comparison.human_batches, *comparison.synthetic_batches]
-        ],
+        "batches": [{"batch_id": b, **suite_summary(con, spec.name, b)} for b in batches],
         "label_quality": latest_label_quality(con, spec.name),
     }
 
@@ -112,43 +110,106 @@ def _counts(records: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+@dataclass
+class _Inputs:
+    """What a report is assembled from, read under one warehouse read lock."""
+
+    version: str | None
+    comparison_id: str | None
+    human_batches: list[str]
+    synthetic_batches: list[str]
+    human_rows: int
+    synthetic_rows: int
+    records: list[dict[str, Any]]
+    quality: dict[str, Any]
+    plots: dict[str, Any]
+    human: pd.DataFrame
+    scores: list[dict[str, Any]]
+
+
+def _from_comparison(
+    con: duckdb.DuckDBPyConnection, spec: LoopSpec, rows: list[dict[str, Any]]
+) -> _Inputs:
+    """The latest comparison's records plus collapse across versions, and what to plot."""
+    first = rows[0]
+    version = first["generator_version"]
+    comparison = comparison_of(
+        con, spec, list(first["human_batches"]), list(first["synthetic_batches"]), version
+    )
+    records = [stored_record(r) for r in rows]
+    history_rows = version_history(con, spec.name, COLLAPSE_METRICS)
+    current = [
+        {**r, "generator_version": version or "(unversioned)"}
+        for r in records
+        if r["metric"] in COLLAPSE_METRICS and r["slice"] is None
+    ]
+    history_rows = [r for r in history_rows if r["generator_version"] != version] + current
+    records += [
+        r.to_dict() for r in collapse_records(series_from_rows(history_rows), spec.thresholds)
+    ]
+    return _Inputs(
+        version=version,
+        comparison_id=first["comparison_id"],
+        human_batches=comparison.human_batches,
+        synthetic_batches=comparison.synthetic_batches,
+        human_rows=_count(con, comparison.human_sql),
+        synthetic_rows=_count(con, comparison.synthetic_sql),
+        records=records,
+        quality=_quality(con, spec, comparison.human_batches + comparison.synthetic_batches),
+        plots=distributions(con, spec, comparison, _plotted_columns(records, spec)),
+        human=_human_sample(con, spec, comparison.human_sql),
+        scores=score_history(con, spec.name),
+    )
+
+
+def _before_comparison(
+    con: duckdb.DuckDBPyConnection, spec: LoopSpec, version: str | None
+) -> _Inputs:
+    """Nothing compared yet: the human side only (the freshness records say what is missing)."""
+    human_sql = human_truth(con, spec)
+    batches = [
+        str(r[0])
+        for r in con.execute(
+            "SELECT batch_id FROM batches WHERE loop = ? AND source = 'human' ORDER BY ingested_at",
+            [spec.name],
+        ).fetchall()
+    ]
+    return _Inputs(
+        version=version,
+        comparison_id=None,
+        human_batches=batches,
+        synthetic_batches=[],
+        human_rows=_count(con, human_sql) if human_sql else 0,
+        synthetic_rows=0,
+        records=[],
+        quality=_quality(con, spec, batches),
+        plots={},
+        human=pd.DataFrame(),
+        scores=score_history(con, spec.name),
+    )
+
+
 def build_report(home: Home, spec: LoopSpec, now: datetime | None = None) -> dict[str, Any] | None:
-    """The report of the loop's latest comparison (None before the first comparison)."""
+    """The report of the loop's latest comparison; before the first comparison, a report of
+    the freshness findings alone; None when the loop has no batch at all."""
     created = now or datetime.now(UTC)
-    with ExitStack() as stack:
-        con = stack.enter_context(Warehouse(home.warehouse_path).read())
+    layout = home.loop(spec.name)
+    with Warehouse(home.warehouse_path).read() as con:
         rows = latest_gaps(con, spec.name)
-        if not rows:
+        fresh = freshness_records(con, spec, layout, created)
+        if not rows and not fresh:
             return None
-        first = rows[0]
-        version = first["generator_version"]
-        comparison = comparison_of(
-            con, spec, list(first["human_batches"]), list(first["synthetic_batches"]), version
+        inputs = (
+            _from_comparison(con, spec, rows)
+            if rows
+            else _before_comparison(con, spec, current_version(layout))
         )
-        records = [stored_record(r) for r in rows]
-        history_rows = version_history(con, spec.name, COLLAPSE_METRICS)
-        current = [
-            {**r, "generator_version": version or "(unversioned)"}
-            for r in records
-            if r["metric"] in COLLAPSE_METRICS and r["slice"] is None
-        ]
-        history_rows = [r for r in history_rows if r["generator_version"] != version] + current
-        records += [
-            r.to_dict() for r in collapse_records(series_from_rows(history_rows), spec.thresholds)
-        ]
-        records += freshness_records(con, spec, home.loop(spec.name), created)
-        records.sort(key=_order)
-        human_rows, synthetic_rows = (
-            _count(con, sql) for sql in (comparison.human_sql, comparison.synthetic_sql)
-        )
-        quality = _quality(con, spec, comparison)
-        plots = distributions(con, spec, comparison, _plotted_columns(records, spec))
-        human = _human_sample(con, spec, comparison)
-        scores = score_history(con, spec.name)
-    config = _generator_config(home, spec, version)
+    records = sorted([*inputs.records, *fresh], key=_order)
+    config = _generator_config(home, spec, inputs.version)
     target = None
-    if generated_columns(spec) and not human.empty:
-        target = fit_config(human, spec, rows=config.rows if config else spec.feedback.rows)
+    if generated_columns(spec) and not inputs.human.empty:
+        rows_wanted = config.rows if config else spec.feedback.rows
+        target = fit_config(inputs.human, spec, rows=rows_wanted)
     recommendations = plan(records, config, target)
     components = score_components(records)
     score = report_score(components)
@@ -159,31 +220,31 @@ def build_report(home: Home, spec: LoopSpec, now: datetime | None = None) -> dic
         "loop": spec.name,
         "report_id": report_id,
         "created_at": created.isoformat(),
-        "generator_version": version,
-        "human_batches": comparison.human_batches,
-        "synthetic_batches": comparison.synthetic_batches,
-        "human_rows": int(human_rows),
-        "synthetic_rows": int(synthetic_rows),
+        "generator_version": inputs.version,
+        "human_batches": inputs.human_batches,
+        "synthetic_batches": inputs.synthetic_batches,
+        "human_rows": inputs.human_rows,
+        "synthetic_rows": inputs.synthetic_rows,
         "score": score,
         "score_components": components,
         "counts": counts,
-        "comparison_id": first["comparison_id"],
+        "comparison_id": inputs.comparison_id,
         "gaps": [r for r in records if r["severity"] != "info"],
         "metrics": records,
         "recommendations": [r.to_dict() for r in recommendations],
-        "quality": quality,
+        "quality": inputs.quality,
         "history": [
-            *scores,
+            *inputs.scores,
             {
                 "report_id": report_id,
                 "created_at": created.isoformat(),
-                "generator_version": version,
+                "generator_version": inputs.version,
                 "score": score,
                 "errors": counts["error"],
                 "warnings": counts["warn"],
             },
         ],
-        "distributions": plots,
+        "distributions": inputs.plots,
     }
 
 

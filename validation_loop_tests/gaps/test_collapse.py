@@ -73,3 +73,19 @@ def test_a_value_without_a_test_needs_a_steady_fall_over_three_versions() -> Non
         )
     }
     assert collapse_records(wobble, {})[0].severity == "info"
+
+
+def test_a_fall_from_a_later_peak_and_rising_duplicates_count() -> None:
+    history = {
+        ("entropy_ratio", ("c",)): _series(
+            ("v1", 0.7, 0.5), ("v2", 0.98, 0.5), ("v3", 0.8, 0.01), ("v4", 0.6, 1e-6)
+        ),
+        ("duplicate_rate_excess", ("a", "b")): _series(("v1", 0.0, 0.9), ("v2", 0.25, 1e-9)),
+    }
+    records = {r.metric: r for r in collapse_records(history, {})}
+    entropy = records["entropy_ratio_drop"]
+    assert entropy.slice == {"versions": ["v2", "v3", "v4"]}
+    assert entropy.value == 0.38 and entropy.severity == "error"
+    duplicates = records["duplicate_rate_excess_drop"]
+    assert duplicates.value == 0.25 and duplicates.severity == "error"
+    assert duplicates.columns == ["a", "b"]

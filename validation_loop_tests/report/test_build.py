@@ -81,9 +81,14 @@ def test_history_compares_versions_for_collapse(demo_run) -> None:
     report = latest_report(demo_run["home"], "adult")
     collapse = [r for r in report["metrics"] if r["kind"] == "collapse"]
     assert collapse, "diversity and coverage series across versions are compared"
+    rounds = [r.version for r in demo_run["rounds"]]
     for record in collapse:
-        versions = record["slice"]["versions"]
-        assert versions[0] == "v0001" and len(versions) >= 2
+        versions = record["slice"]["versions"]  # from the peak version on
+        assert len(versions) >= 2 and versions[-1] == report["generator_version"]
+        assert (
+            versions
+            == rounds[rounds.index(versions[0]) : len(versions) + rounds.index(versions[0])]
+        )
         assert record["metric"].endswith("_drop")
 
 

@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 DEMO_LOOP = "adult"
 DEMO_FILE = "adult_census_sample.csv.gz"
 HUMAN_BATCHES = 2
-DEMO_ROUNDS = 5
 DEMO_ROWS = 6_000
 MISSING_SLICE = "Self-emp-not-inc"
 SHIFTED_COLUMN, SHIFT = "age", 8.0

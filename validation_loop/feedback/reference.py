@@ -24,7 +24,7 @@ from validation_loop.feedback.versions import (
     save_config,
     version_name,
 )
-from validation_loop.gaps.selection import human_truth
+from validation_loop.gaps.selection import human_truth, seeded_sample
 from validation_loop.home import Home
 from validation_loop.ingest import SIDECAR_SUFFIX
 from validation_loop.spec import LoopSpec
@@ -37,10 +37,7 @@ def human_sample(home: Home, spec: LoopSpec) -> pd.DataFrame:
         sql = human_truth(con, spec)
         if sql is None:
             raise NothingToCompare(f"loop {spec.name!r} has no validated human batch yet")
-        return con.execute(
-            f"SELECT * FROM ({sql}) USING SAMPLE reservoir({spec.sample_rows} ROWS) "
-            f"REPEATABLE ({spec.seed})"
-        ).df()
+        return seeded_sample(con, spec, sql)
 
 
 def initial_config(home: Home, spec: LoopSpec) -> GeneratorConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import pandas as pd
 
 from validation_loop.quality.results import usable_batches
 from validation_loop.spec import LoopSpec
@@ -52,6 +53,14 @@ def _usable(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> list[tuple[str, s
         [spec.name],
     ).fetchall()
     return [(str(b), str(source), v) for b, source, v in rows if b in usable]
+
+
+def seeded_sample(con: duckdb.DuckDBPyConnection, spec: LoopSpec, sql: str) -> pd.DataFrame:
+    """A seeded sample of a relation, at most `sample_rows` rows, as a DataFrame."""
+    return con.execute(
+        f"SELECT * FROM ({sql}) USING SAMPLE reservoir({spec.sample_rows} ROWS) "
+        f"REPEATABLE ({spec.seed})"
+    ).df()
 
 
 def human_truth(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> str | None:

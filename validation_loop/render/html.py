@@ -1,11 +1,11 @@
-"""Render a document as one self-contained HTML file: inline CSS, no scripts, no network."""
+"""Self-contained HTML pieces: a page (inline CSS, no scripts, no network) and tables."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from validation_loop.render.tables import Document, Table
+from validation_loop.render.tables import Table
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color:#1d2330}
@@ -32,14 +32,11 @@ def table_html(table: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def to_html(document: Document) -> str:
-    """The whole document as a standalone HTML page."""
-    facts = "".join(f"<dt>{escape(n)}</dt><dd>{_cell(v)}</dd>" for n, v in document.facts)
-    sections = "".join(
-        f"<section><h2>{escape(t.title)}</h2>{table_html(t)}</section>" for t in document.tables
-    )
+def page(title: str, facts: list[tuple[str, Any]], body: str, style: str = STYLE) -> str:
+    """A standalone HTML page: title, summary facts, then `body` (HTML already escaped)."""
+    listed = "".join(f"<dt>{escape(n)}</dt><dd>{_cell(v)}</dd>" for n, v in facts)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(document.title)}</title><style>{STYLE}</style></head>"
-        f"<body><h1>{escape(document.title)}</h1><dl>{facts}</dl>{sections}</body></html>\n"
+        f"<title>{escape(title)}</title><style>{style}</style></head>"
+        f"<body><h1>{escape(title)}</h1><dl>{listed}</dl>{body}</body></html>\n"
     )

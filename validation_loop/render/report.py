@@ -6,7 +6,7 @@ import json
 from html import escape
 from typing import Any
 
-from validation_loop.render.html import STYLE, table_html
+from validation_loop.render.html import STYLE, page, table_html
 from validation_loop.render.markdown import table_markdown
 from validation_loop.render.svg import grouped_bars, horizontal_bars, line_chart
 from validation_loop.render.tables import Table, gaps_table
@@ -214,8 +214,6 @@ pre.diff{background:#f8f9fb;padding:.5rem;overflow-x:auto;font-size:.8rem}
 
 def report_html(report: dict[str, Any]) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG, no scripts)."""
-    facts = "".join(f"<dt>{escape(n)}</dt><dd>{escape(str(v))}</dd>" for n, v in _facts(report))
-    title = f"Gap report: loop {report['loop']}"
     sections = [
         _score_section(report),
         _gaps_section(report),
@@ -225,8 +223,5 @@ def report_html(report: dict[str, Any]) -> str:
         f"<section><h2>Quality of the compared batches</h2>{table_html(_quality_table(report))}"
         "</section>",
     ]
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title><style>{REPORT_STYLE}</style></head>"
-        f"<body><h1>{escape(title)}</h1><dl>{facts}</dl>{''.join(sections)}</body></html>\n"
-    )
+    title = f"Gap report: loop {report['loop']}"
+    return page(title, _facts(report), "".join(sections), REPORT_STYLE)

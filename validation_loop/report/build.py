@@ -29,7 +29,7 @@ from validation_loop.gaps.collapse import COLLAPSE_METRICS, collapse_records, se
 from validation_loop.gaps.compute import KIND_ORDER
 from validation_loop.gaps.records import SEVERITY_ORDER
 from validation_loop.gaps.score import report_score, score_components
-from validation_loop.gaps.selection import comparison_of, human_truth
+from validation_loop.gaps.selection import comparison_of, human_truth, seeded_sample
 from validation_loop.gaps.store import latest_gaps, stored_record
 from validation_loop.home import Home
 from validation_loop.quality.labels import latest_label_quality
@@ -54,14 +54,6 @@ def _order(record: dict[str, Any]) -> tuple[int, int]:
     """Worst severity first, then the kind's place (most damaging kinds first)."""
     kinds = [*KIND_ORDER, "collapse", "freshness"]
     return (-SEVERITY_ORDER[record["severity"]], kinds.index(record["kind"]))
-
-
-def _human_sample(con: duckdb.DuckDBPyConnection, spec: LoopSpec, human_sql: str) -> pd.DataFrame:
-    """A seeded sample of the human truth (at most `sample_rows`), for the targets."""
-    return con.execute(
-        f"SELECT * FROM ({human_sql}) USING SAMPLE reservoir({spec.sample_rows} ROWS) "
-        f"REPEATABLE ({spec.seed})"
-    ).df()
 
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
@@ -157,7 +149,7 @@ def _from_comparison(
         records=records,
         quality=_quality(con, spec, comparison.human_batches + comparison.synthetic_batches),
         plots=distributions(con, spec, comparison, _plotted_columns(records, spec)),
-        human=_human_sample(con, spec, comparison.human_sql),
+        human=seeded_sample(con, spec, comparison.human_sql),
         scores=score_history(con, spec.name),
     )
 

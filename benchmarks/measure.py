@@ -1,4 +1,5 @@
-"""Pieces the benchmark scripts share: the 20-column batch, and running a measured child."""
+"""Pieces the benchmark scripts share: the 20-column batch, batches of any shape, and running a
+measured child."""
 
 from __future__ import annotations
 
@@ -44,6 +45,37 @@ def write_batch(path: Path, rows: int, seed: int) -> None:
         f"CASE WHEN hash(i, 98, {seed}) % 10 < 3 THEN 'yes' ELSE 'no' END AS label "
         f"FROM range({rows}) t(i)) TO '{path}' (FORMAT {fmt})"
     )
+
+
+def typed_columns(numeric: int, categorical: int, boolean: int) -> dict[str, str]:
+    """A loop's columns: `numeric` x*, `categorical` c* and `boolean` b* columns, then `label`."""
+    return (
+        {f"x{k}": "numeric" for k in range(numeric)}
+        | {f"c{k}": "categorical" for k in range(categorical)}
+        | {f"b{k}": "boolean" for k in range(boolean)}
+        | {"label": "categorical"}
+    )
+
+
+def write_typed_batch(path: Path, rows: int, seed: int, columns: dict[str, str]) -> None:
+    """A Parquet batch with `columns` (from `typed_columns`) written by DuckDB from hashes of
+    the row number, the column's name and `seed`: numeric in [0, 100), 40 categories, booleans,
+    and a label that is `yes` in 30% of the rows."""
+    kinds = {
+        "numeric": "hash(i, '{c}', {s}) % 100000 / 1000.0",
+        "categorical": "'v' || (hash(i, '{c}', {s}) % 40)",
+        "boolean": "hash(i, '{c}', {s}) % 2 = 0",
+    }
+    values = ", ".join(
+        (
+            f"CASE WHEN hash(i, 'label', {seed}) % 10 < 3 THEN 'yes' ELSE 'no' END"
+            if column == "label"
+            else kinds[kind].format(c=column, s=seed)
+        )
+        + f' AS "{column}"'
+        for column, kind in columns.items()
+    )
+    duckdb.sql(f"COPY (SELECT {values} FROM range({rows}) t(i)) TO '{path}' (FORMAT PARQUET)")
 
 
 def run_child(code: str, *args: str) -> dict[str, Any]:

@@ -61,4 +61,5 @@ class BatchRejected(ValidationLoopError):
 
 
 class ConfigError(ValidationLoopError):
-    """A generator config that is missing, malformed or cannot be written."""
+    """A configuration (a generator config, an environment setting) that is missing, malformed
+    or cannot be written."""

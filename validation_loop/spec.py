@@ -98,12 +98,12 @@ class ModelSpec(BaseModel):
 
     enabled: bool = Field(True, description="Run the model-based checks with every comparison.")
     detection_rows: int = Field(
-        10_000, ge=100, description="Rows per side the detection classifier sees at most."
+        5_000, ge=100, description="Rows per side the detection classifier sees at most."
     )
     utility_rows: int = Field(
-        20_000, ge=100, description="Synthetic training rows and human test rows at most."
+        10_000, ge=100, description="Synthetic training rows and human test rows at most."
     )
-    folds: int = Field(5, ge=2, le=20, description="Cross-validation folds.")
+    folds: int = Field(3, ge=2, le=20, description="Cross-validation folds.")
     bootstrap: int = Field(100, ge=20, description="Bootstrap resamples for intervals.")
     min_slice_support: int = Field(
         30, ge=5, description="Human rows a slice needs before its utility gap is tested."
@@ -111,7 +111,62 @@ class ModelSpec(BaseModel):
     estimator: str | None = Field(
         None,
         description="The task model as `module:callable` or `module.Class` (called with no "
-        "arguments); default: scikit-learn's HistGradientBoosting.",
+        "arguments); default: scikit-learn's HistGradientBoosting with the settings below.",
+    )
+    max_iter: int = Field(
+        50, ge=10, le=1000, description="Boosting iterations of the default models."
+    )
+    learning_rate: float = Field(
+        0.2, gt=0, le=1, description="Learning rate of the default models."
+    )
+    max_leaf_nodes: int = Field(31, ge=2, description="Leaves per tree of the default models.")
+    regression_loss: Literal["absolute_error", "squared_error"] = Field(
+        "absolute_error",
+        description="Loss of the default regression model; `absolute_error` is robust to "
+        "heavy-tailed labels (one extreme training row cannot swing the model).",
+    )
+    max_classes: int = Field(
+        20,
+        ge=2,
+        le=1000,
+        description="Classes the utility models keep; rarer classes are pooled into one.",
+    )
+    min_class_rows: int = Field(
+        10, ge=2, description="A class with fewer rows in either side's sample is pooled."
+    )
+    max_columns: int = Field(
+        200,
+        ge=2,
+        description="Columns the model checks use at most on wide tables: detection those that "
+        "tell the sides apart best on their own, utility those most associated with the label.",
+    )
+    importance_columns: int = Field(
+        30,
+        ge=1,
+        description="Columns whose detection importance is measured (those that differ most "
+        "on their own).",
+    )
+    importance_repeats: int = Field(
+        2, ge=1, le=20, description="Shuffles per column and fold for detection importance."
+    )
+    slice_candidates: int = Field(
+        20,
+        ge=1,
+        description="Automatic utility slices, found on one half of the human rows, that are "
+        "tested on the other half.",
+    )
+
+
+class ResourceSpec(BaseModel):
+    """How much of the machine one run of this loop may use."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Threads any one step (a model fit, a DuckDB query) may use; default: "
+        "$VALIDATION_LOOP_THREADS, else the cores available to the process.",
     )
 
 
@@ -303,12 +358,25 @@ class LoopSpec(BaseModel):
     seed: int = Field(0, description="Seed for every random choice the loop makes.")
     quality: QualitySpec = Field(default_factory=QualitySpec)
     models: ModelSpec = Field(default_factory=ModelSpec)
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)
     alerts: AlertSpec = Field(default_factory=AlertSpec)
     sample_rows: int = Field(
         200_000, ge=1_000, description="Rows per side the sample-based gap checks use at most."
+    )
+    sample_cells: int = Field(
+        20_000_000,
+        ge=100_000,
+        description="Values (rows x compared columns) per side the samples hold at most, so "
+        "wide tables get fewer sample rows and memory stays bounded.",
+    )
+    max_pairs: int = Field(
+        2_000,
+        ge=1,
+        description="Column pairs the pairwise checks test at most: pairs with the slice, "
+        "sensitive and label columns first, then the strongest human associations.",
     )
 
     @field_validator("thresholds")

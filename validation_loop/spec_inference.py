@@ -9,6 +9,7 @@ import duckdb
 from validation_loop.conform import cast_sql
 from validation_loop.errors import SpecError
 from validation_loop.readers import stage
+from validation_loop.resources import thread_budget
 from validation_loop.spec import DEFAULT_NULL_VALUES, ColumnType, LoopSpec, Task, parse_spec
 from validation_loop.warehouse import quote_ident
 
@@ -67,7 +68,7 @@ def infer_spec(
 ) -> LoopSpec:
     """Read a human batch and propose a spec; a human can then edit the YAML."""
     slices, sensitive = list(slices or []), list(sensitive or [])
-    con = duckdb.connect()
+    con = duckdb.connect(config={"threads": thread_budget()})
     try:
         staged = stage(con, human_file, DEFAULT_NULL_VALUES)
         named = [label, *(c for c in (id_column, annotator_column) if c), *slices, *sensitive]

@@ -21,6 +21,7 @@ import duckdb
 
 from validation_loop.errors import LockTimeoutError
 from validation_loop.locks import file_lock
+from validation_loop.resources import thread_budget
 
 T = TypeVar("T")
 DEFAULT_LOCK_TIMEOUT = 600.0
@@ -186,8 +187,11 @@ class Warehouse:
     Locks are per open file, so one process must not nest these context managers.
     """
 
-    def __init__(self, path: Path, lock_timeout: float | None = None) -> None:
+    def __init__(
+        self, path: Path, lock_timeout: float | None = None, threads: int | None = None
+    ) -> None:
         self.path = path
+        self.threads = thread_budget(threads)
         env_timeout = os.environ.get(LOCK_TIMEOUT_ENV)
         self.lock_timeout = (
             lock_timeout
@@ -196,6 +200,11 @@ class Warehouse:
             if env_timeout
             else DEFAULT_LOCK_TIMEOUT
         )
+
+    @property
+    def _config(self) -> dict[str, str | int | bool | float]:
+        """DuckDB settings of every connection: the thread budget."""
+        return {"threads": self.threads}
 
     @property
     def lock_path(self) -> Path:
@@ -211,7 +220,11 @@ class Warehouse:
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection, alone across processes; the base tables exist."""
         with self._locked(exclusive=True) as deadline:
-            con = _retry(lambda: duckdb.connect(str(self.path)), deadline, str(self.path))
+            con = _retry(
+                lambda: duckdb.connect(str(self.path), config=self._config),
+                deadline,
+                str(self.path),
+            )
             try:
                 con.execute(
                     BASE_SCHEMA.format(db=quote_ident(_catalog(con)), record_columns=RECORD_COLUMNS)
@@ -233,7 +246,9 @@ class Warehouse:
                 pass
         with self._locked(exclusive=False) as deadline:
             con = _retry(
-                lambda: duckdb.connect(str(self.path), read_only=True), deadline, str(self.path)
+                lambda: duckdb.connect(str(self.path), read_only=True, config=self._config),
+                deadline,
+                str(self.path),
             )
             try:
                 yield con

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from validation_loop.cli import main
 from validation_loop.warehouse import Warehouse, list_batches
@@ -282,3 +283,33 @@ def test_cli_runs_that_fail_alert_once(env, spec, home, write_batch, http_server
     assert "bad.csv: column 'age', row 1" in http_server.json()["blocks"][1]["text"]["text"]
     (row,) = recent_deliveries(home, "churn")
     assert (row["event"], row["status"]) == ("run_failure", "sent")
+
+
+class FitRaises(ClassifierMixin, BaseEstimator):
+    """A user's task model whose fit always fails, as scikit-learn's do on too few members."""
+
+    def fit(self, features, labels) -> FitRaises:
+        raise ValueError("The least populated classes in y have only 1 member")
+
+    def predict(self, features):
+        raise NotImplementedError
+
+
+def test_a_failing_step_shows_its_error(env, spec, home, write_batch, capsys) -> None:
+    from validation_loop.spec import save_spec
+
+    spec.models.estimator = f"{__name__}:FitRaises"
+    save_spec(spec, home.loop("churn").spec_path)
+    layout = home.loop("churn")
+    rows = [
+        dict(ROWS[0], customer_id=f"c{i}", age=20 + i, churned="yes" if i % 3 else "no")
+        for i in range(60)
+    ]
+    write_batch("human.csv", rows, folder=layout.landing("human"))
+    write_batch("synthetic.csv", rows[::-1], folder=layout.landing("synthetic"))
+    assert main(["run", "churn"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "error: churn_compare_batches failed: ValueError: The least populated classes in y "
+        "have only 1 member (in step churn__gaps)"
+    ) in err

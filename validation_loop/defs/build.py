@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from validation_loop.defs.alert_assets import build_alerts_asset
@@ -71,9 +73,9 @@ def loop_definitions(home: Home, loop: str) -> dg.Definitions:
     )
 
 
-def build_definitions(home: Home) -> dg.Definitions:
-    """Definitions for every loop that has a `loop.yaml` in the home."""
+def build_definitions(home: Home, loops: Sequence[str] | None = None) -> dg.Definitions:
+    """Definitions for every loop that has a `loop.yaml` in the home, or just for `loops`."""
     return dg.Definitions.merge(
-        *(loop_definitions(home, loop) for loop in home.loop_names()),
+        *(loop_definitions(home, loop) for loop in (home.loop_names() if loops is None else loops)),
         dg.Definitions(resources={"home": HomeResource(path=str(home.root))}),
     )

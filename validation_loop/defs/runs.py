@@ -7,11 +7,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from validation_loop.alerts.dispatch import notify_run_failure
 from validation_loop.defs.assets import batch_run_config, batches_key
 from validation_loop.defs.build import build_definitions
 from validation_loop.defs.feedback_assets import accepted_config_key, reference_batch_key
@@ -23,6 +22,7 @@ from validation_loop.defs.jobs import (
 )
 from validation_loop.defs.partitions import batch_partitions
 from validation_loop.defs.resources import env_value
+from validation_loop.defs.sqlite_speed import quick_sqlite
 from validation_loop.errors import ValidationLoopError
 from validation_loop.home import Home, Source
 from validation_loop.ingest import BatchRecord, batch_key, file_sha256, find_batch
@@ -31,6 +31,9 @@ from validation_loop.progress import Progress
 from validation_loop.quality.results import suite_summary
 from validation_loop.spec import load_spec
 from validation_loop.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from dagster_shared.error import SerializableErrorInfo
 
 INSTANCE_CONFIG = """\
 # Written by validation_loop. No network at run time: telemetry off.
@@ -72,8 +75,21 @@ def dagster_instance(home: Home) -> dg.DagsterInstance:
     return instance
 
 
+def _error_text(error: SerializableErrorInfo) -> str:
+    """The error user code raised under Dagster's wrappers, as `Type: message`."""
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+        error = error.cause
+    name = error.cls_name or "Error"
+    message = error.message.strip()
+    # Dagster keeps `traceback.format_exception_only`: "module.Type: message", or just the type.
+    head, sep, rest = message.partition(":")
+    if head.rsplit(".", 1)[-1] == name:
+        message = rest.strip() if sep else ""
+    return f"{name}: {message}" if message else name
+
+
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
-    """The reason a run failed: the step's `Failure` description, else the error."""
+    """The reason a run failed: the step's `Failure` description, else the underlying error."""
     for event in result.all_events:
         if not event.is_step_failure:
             continue
@@ -81,7 +97,7 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
         if data.user_failure_data is not None and data.user_failure_data.description:
             return data.user_failure_data.description
         if data.error is not None:
-            return data.error.message.strip()
+            return f"{_error_text(data.error)} (in step {event.step_key})"
     return f"run {result.run_id} failed"
 
 
@@ -92,7 +108,7 @@ class LoopRunner:
         self.home = home
         self.loop = loop
         self.instance = instance
-        self.definitions = build_definitions(home)
+        self.definitions = build_definitions(home, [loop])
 
     def ingest(
         self,
@@ -109,19 +125,20 @@ class LoopRunner:
             for source, path in todo:
                 progress.step(path.name)
                 key = batch_key(source, file_sha256(path))
-                if not self.instance.has_dynamic_partition(partitions, key):
-                    self.instance.add_dynamic_partitions(partitions, [key])
-                result = job.execute_in_process(
-                    run_config={
-                        **batch_run_config(
-                            self.loop, path.resolve(), generator_version, progress.enabled
-                        ),
-                        **QUIET,
-                    },
-                    instance=self.instance,
-                    partition_key=key,
-                    raise_on_error=False,
-                )
+                with quick_sqlite():
+                    if not self.instance.has_dynamic_partition(partitions, key):
+                        self.instance.add_dynamic_partitions(partitions, [key])
+                    result = job.execute_in_process(
+                        run_config={
+                            **batch_run_config(
+                                self.loop, path.resolve(), generator_version, progress.enabled
+                            ),
+                            **QUIET,
+                        },
+                        instance=self.instance,
+                        partition_key=key,
+                        raise_on_error=False,
+                    )
                 outcomes.append(self._outcome(path, key, result))
                 if not result.success:
                     self._alert_failure(ingest_job_name(self.loop), result)
@@ -142,16 +159,20 @@ class LoopRunner:
             batches_key(self.loop).to_python_identifier()
         )
         if batch is None or not materializations:
-            return FileOutcome(path, key, None, False, _failure_message(result))
+            reason = _failure_message(result)
+            if not reason.startswith(f"{path.name}:"):
+                reason = f"{path.name}: {reason}"
+            return FileOutcome(path, key, None, False, reason)
         new_value = materializations[0].metadata.get("new")
         return FileOutcome(path, key, batch, bool(new_value and new_value.value), None, suite)
 
     def _run(self, job_name: str, run_config: dict[str, Any]) -> dg.ExecuteInProcessResult:
         """Run one of the loop's unpartitioned jobs; a failure alerts and raises."""
         job = self.definitions.resolve_job_def(job_name)
-        result = job.execute_in_process(
-            instance=self.instance, run_config={**run_config, **QUIET}, raise_on_error=False
-        )
+        with quick_sqlite():
+            result = job.execute_in_process(
+                instance=self.instance, run_config={**run_config, **QUIET}, raise_on_error=False
+            )
         if not result.success:
             self._alert_failure(job_name, result)
             raise ValidationLoopError(f"{job_name} failed: {_failure_message(result)}")
@@ -163,6 +184,8 @@ class LoopRunner:
         try:
             spec = load_spec(self.home.loop(self.loop).spec_path)
             if spec.alerts.routes:
+                from validation_loop.alerts.dispatch import notify_run_failure
+
                 notify_run_failure(
                     self.home, spec, job_name, result.run_id, _failure_message(result), env_value
                 )

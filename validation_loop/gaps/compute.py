@@ -14,14 +14,16 @@ from validation_loop.gaps.bias import bias_findings
 from validation_loop.gaps.coverage import coverage_findings
 from validation_loop.gaps.detection import detection_findings
 from validation_loop.gaps.diversity import diversity_findings
-from validation_loop.gaps.inputs import prepare
+from validation_loop.gaps.inputs import prepare, sample_size
 from validation_loop.gaps.joint import JointCounter
 from validation_loop.gaps.marginal import marginal_findings
+from validation_loop.gaps.pairs import choose_pairs
 from validation_loop.gaps.pairwise import pairwise_findings
 from validation_loop.gaps.privacy import privacy_findings
 from validation_loop.gaps.profile import human_edges, profile
 from validation_loop.gaps.records import SEVERITY_ORDER, GapRecord, grade
 from validation_loop.gaps.utility import utility_findings
+from validation_loop.resources import limited_threads, thread_budget
 from validation_loop.spec import LoopSpec
 
 KIND_ORDER = [
@@ -77,9 +79,22 @@ def compute_gaps(
     """Compare the human and synthetic relations (SQL with the spec's columns, `_batch_id`, `_row`).
 
     The synthetic side is scanned a few times in SQL (profile, duplicates, copies, groups);
-    everything else works on samples of at most `spec.sample_rows` rows per side. `release` is
-    called once the connection is no longer needed (before the model checks).
+    everything else works on samples of at most `sample_size(spec)` rows per side. `release` is
+    called once the connection is no longer needed (before the model checks). Numeric
+    libraries' thread pools are held to the loop's thread budget throughout.
     """
+    with limited_threads(thread_budget(spec.resources.threads)):
+        return _compute(con, spec, human_sql, synthetic_sql, release)
+
+
+def _compute(
+    con: duckdb.DuckDBPyConnection,
+    spec: LoopSpec,
+    human_sql: str,
+    synthetic_sql: str,
+    release: Callable[[], None] | None,
+) -> GapResult:
+    """`compute_gaps` inside the thread budget."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -89,7 +104,7 @@ def compute_gaps(
         seconds[stage] = round(now - started, 3)
         started = now
 
-    inputs = prepare(con, spec, human_sql, synthetic_sql, spec.sample_rows)
+    inputs = prepare(con, spec, human_sql, synthetic_sql, sample_size(spec))
     if inputs.human_rows == 0 or inputs.synthetic_rows == 0:
         raise NothingToCompare(
             f"loop {spec.name!r}: nothing to compare ({inputs.human_rows} human rows, "
@@ -97,15 +112,17 @@ def compute_gaps(
         )
     lap("prepare")
     columns = inputs.columns
+    plan = choose_pairs(inputs.human_sample, columns, spec.max_pairs)
+    lap("pairs")
     edges = human_edges(con, inputs.human, columns.numeric)
-    human = profile(con, inputs.human, columns, edges)
+    human = profile(con, inputs.human, columns, edges, plan.correlation)
     bounds = {c: (human.minimum[c], human.maximum[c]) for c in columns.numeric}
-    synthetic = profile(con, inputs.synthetic, columns, edges, bounds)
+    synthetic = profile(con, inputs.synthetic, columns, edges, plan.correlation, bounds)
     joint = JointCounter(inputs)
     lap("profile")
     findings = marginal_findings(inputs, human, synthetic)
     lap("marginal")
-    findings += pairwise_findings(inputs, human, synthetic, joint)
+    findings += pairwise_findings(inputs, human, synthetic, joint, plan)
     lap("pairwise")
     findings += coverage_findings(inputs, human, synthetic, joint)
     lap("coverage")

@@ -1,10 +1,13 @@
 """Detection: can a classifier tell synthetic rows from human ones (a classifier two-sample test)?
 
-A HistGradientBoosting classifier is cross-validated on a balanced, bounded sample of both sides.
-Its out-of-fold ROC AUC is the statistic (0.5: indistinguishable), with a Hanley-McNeil interval
-and a one-sided Mann-Whitney test; SDMetrics' detection score is `1 - (2 max(AUC, 0.5) - 1)`.
-Permutation importance on the held-out folds says which columns give synthetic data away, and
-the human rows the classifier finds least synthetic-like show the regions the generator misses.
+A HistGradientBoosting classifier (the spec's settings) is cross-validated on a balanced,
+bounded sample of both sides. Its out-of-fold ROC AUC is the statistic (0.5: indistinguishable),
+with a Hanley-McNeil interval and a one-sided Mann-Whitney test; SDMetrics' detection score is
+`1 - (2 max(AUC, 0.5) - 1)`. Permutation importance on each fold's held-out rows says which
+columns give synthetic data away: it is measured for the `models.importance_columns` columns that
+tell the sides apart best on their own (all of them on narrow tables), `importance_repeats`
+shuffles per fold. The human rows the classifier finds least synthetic-like show the regions the
+generator misses.
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ import math
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from validation_loop.gaps.distances import tv_distance
 from validation_loop.gaps.inputs import GapInputs
-from validation_loop.gaps.modeling import features, head, preprocessor
+from validation_loop.gaps.modeling import boosting, features, head, preprocessor, strongest
+from validation_loop.gaps.profile import aligned_counts
 from validation_loop.gaps.records import Finding
+from validation_loop.resources import fit_threads, limited_threads, thread_budget
+from validation_loop.spec import Task
 
 MIN_ROWS = 50
-REPEATS = 3
 MISSED_SHARE = 0.05
 
 
@@ -86,21 +92,48 @@ def _blocks(prepare: ColumnTransformer, names: list[str]) -> list[np.ndarray]:
     return blocks
 
 
+def separation(data: pd.DataFrame, target: np.ndarray, numeric: list[str]) -> np.ndarray:
+    """How well each column alone tells the sides apart, in [0, 1].
+
+    Numeric: `|2 AUC - 1|` of the raw value (missing values ranked lowest); categorical: the
+    total variation distance of the two sides' value shares (missing as its own value).
+    """
+    out = np.zeros(len(data.columns))
+    synthetic = target == 1
+    for index, column in enumerate(data.columns):
+        if column in numeric:
+            values = data[column].to_numpy(dtype=float)
+            ranks = stats.rankdata(np.where(np.isnan(values), -np.inf, values))
+            positives, negatives = synthetic.sum(), (~synthetic).sum()
+            u = ranks[synthetic].sum() - positives * (positives + 1) / 2
+            out[index] = abs(2 * u / (positives * negatives) - 1)
+            continue
+        values = data[column].astype("object").where(data[column].notna(), "(missing)")
+        _, human, synth = aligned_counts(
+            values[~synthetic].astype(str).value_counts().to_dict(),
+            values[synthetic].astype(str).value_counts().to_dict(),
+        )
+        out[index] = tv_distance(human, synth)
+    return out
+
+
 def _block_importance(
-    model: HistGradientBoostingClassifier,
+    model: BaseEstimator,
     matrix: np.ndarray,
     target: np.ndarray,
     blocks: list[np.ndarray],
+    repeats: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """AUC lost when one original column (all its encoded columns together) is shuffled."""
     base = roc_auc_score(target, model.predict_proba(matrix)[:, 1])
-    drops = np.zeros((len(blocks), REPEATS))
+    drops = np.zeros((len(blocks), repeats))
+    shuffled = matrix.copy()
     for index, block in enumerate(blocks):
-        for repeat in range(REPEATS):
-            shuffled = matrix.copy()
-            shuffled[:, block] = matrix[rng.permutation(len(matrix))][:, block]
+        for repeat in range(repeats):
+            shuffled[:, block] = matrix[np.ix_(rng.permutation(len(matrix)), block)]
             drops[index, repeat] = base - roc_auc_score(target, model.predict_proba(shuffled)[:, 1])
+        shuffled[:, block] = matrix[:, block]
     return drops
 
 
@@ -119,28 +152,49 @@ def detection_findings(inputs: GapInputs) -> list[Finding]:
         ignore_index=True,
     )
     target = np.r_[np.zeros(rows, dtype=int), np.ones(rows, dtype=int)]
+    available = len(data.columns)
+    alone = separation(data, target, columns.numeric)
+    kept = strongest(alone, spec.models.max_columns)
+    data, alone = data.iloc[:, kept], alone[kept]
     prepare = preprocessor(data, columns).fit(data)  # unsupervised, so fitting on all is fair
     matrix = prepare.transform(data)
-    blocks = _blocks(prepare, list(data.columns))
+    measured = strongest(alone, spec.models.importance_columns)
+    blocks = _blocks(prepare, [str(data.columns[i]) for i in measured])
     scores = np.empty(len(target))
     importance = []
     rng = np.random.default_rng(spec.seed)
     folds = StratifiedKFold(spec.models.folds, shuffle=True, random_state=spec.seed)
-    for train, test in folds.split(matrix, target):
-        model = HistGradientBoostingClassifier(random_state=spec.seed, max_iter=200)
-        model.fit(matrix[train], target[train])
-        scores[test] = model.predict_proba(matrix[test])[:, 1]
-        importance.append(_block_importance(model, matrix[test], target[test], blocks, rng))
+    detector = boosting(spec, Task.classification)
+    threads = fit_threads(thread_budget(spec.resources.threads), len(target))
+    with limited_threads(threads):
+        for train, test in folds.split(matrix, target):
+            model = clone(detector).fit(matrix[train], target[train])
+            scores[test] = model.predict_proba(matrix[test])[:, 1]
+            importance.append(
+                _block_importance(
+                    model, matrix[test], target[test], blocks, spec.models.importance_repeats, rng
+                )
+            )
     auc = float(roc_auc_score(target, scores))
     se = hanley_mcneil_se(auc, rows, rows)
     p = float(
         stats.mannwhitneyu(scores[target == 1], scores[target == 0], alternative="greater").pvalue
     )
-    drops = np.hstack(importance)  # columns x (folds * repeats)
+    drops = np.hstack(importance)  # measured columns x (folds * repeats)
     order = np.argsort(-drops.mean(axis=1))
-    telling = [
-        f"{data.columns[i]} ({drops[i].mean():+.3f})" for i in order[:3] if drops[i].mean() > 0
-    ]
+    names = [str(data.columns[i]) for i in measured]
+    telling = [f"{names[i]} ({drops[i].mean():+.3f})" for i in order[:3] if drops[i].mean() > 0]
+    scope = (
+        f" (importance measured for the {len(measured)} of {available} columns that differ "
+        "most on their own)"
+        if len(measured) < available
+        else ""
+    )
+    seen = (
+        f", on the {len(kept)} of {available} columns that differ most on their own"
+        if len(kept) < available
+        else ""
+    )
     missed = _missed_region(human, scores[:rows], list(data.columns), columns.numeric)
     score = 1 - (2 * max(auc, 0.5) - 1)
     findings = [
@@ -150,8 +204,9 @@ def detection_findings(inputs: GapInputs) -> list[Finding]:
             tuple(data.columns),
             auc,
             f"a classifier tells synthetic from human rows with ROC AUC {auc:.3f} "
-            f"(95% interval {auc - 1.96 * se:.3f}-{auc + 1.96 * se:.3f}, {rows} rows a side); "
-            f"columns that give synthetic away: {', '.join(telling) or 'none'}; human rows "
+            f"(95% interval {auc - 1.96 * se:.3f}-{auc + 1.96 * se:.3f}, {rows} rows a side"
+            f"{seen}); "
+            f"columns that give synthetic away: {', '.join(telling) or 'none'}{scope}; human rows "
             f"least like synthetic ones: {missed}",
             "fix the columns that give synthetic data away and generate the missed region",
             p,
@@ -177,9 +232,9 @@ def detection_findings(inputs: GapInputs) -> list[Finding]:
             Finding(
                 "detection",
                 "detection_importance",
-                (str(data.columns[index]),),
+                (names[index],),
                 float(values.mean()),
-                f"shuffling '{data.columns[index]}' lowers the detector's AUC by "
+                f"shuffling '{names[index]}' lowers the detector's AUC by "
                 f"{values.mean():.3f} on held-out rows",
                 p_value=p_column,
             )

@@ -1,4 +1,9 @@
-"""Diversity gaps, the signs of mode collapse: duplicates, near-duplicates, entropy, spread."""
+"""Diversity gaps, the signs of mode collapse: duplicates, near-duplicates, entropy, spread.
+
+Nearest-neighbour distances cost rows^2 x encoded width; beyond `NEIGHBOUR_WIDTH` encoded
+columns the distance checks here and in privacy compare fewer rows (`width_share`), so a wide
+table costs what a `NEIGHBOUR_WIDTH`-wide one does.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,14 @@ from validation_loop.gaps.significance import chi_square_test, ks_test, two_prop
 from validation_loop.warehouse import quote_ident
 
 NEIGHBOUR_ROWS = 2_000
+NEIGHBOUR_WIDTH = 256
 NEAR_QUANTILE = 0.05
+
+
+def width_share(width: int) -> float:
+    """The share of their usual rows the distance checks compare at this encoded width: 1 up to
+    `NEIGHBOUR_WIDTH`, then `sqrt(NEIGHBOUR_WIDTH / width)`, which keeps rows^2 x width fixed."""
+    return min(1.0, math.sqrt(NEIGHBOUR_WIDTH / max(width, 1)))
 
 
 def duplicate_count(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> int:
@@ -57,6 +69,8 @@ def _near_duplicates(inputs: GapInputs) -> list[Finding]:
         return []
     human = inputs.human_sample.iloc[:size]
     encoder = MixedEncoder(columns.numeric, columns.categorical).fit(human)
+    size = max(20, round(size * width_share(encoder.transform(human.iloc[:1]).shape[1])))
+    human = human.iloc[:size]
     h_dist = nearest_distances(encoder.transform(human), encoder.transform(human), True)
     synthetic = encoder.transform(inputs.synthetic_sample.iloc[:size])
     s_dist = nearest_distances(synthetic, synthetic, True)

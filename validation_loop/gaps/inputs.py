@@ -4,7 +4,8 @@ Both sides are views over any SQL relation with the spec's columns plus `_batch_
 (as the warehouse stores them). Numeric and datetime columns become DOUBLE (datetimes as epoch
 seconds), categorical and boolean columns VARCHAR; id and free-text columns are left out.
 Samples are chosen by a seeded hash of (`_batch_id`, `_row`): deterministic whatever the thread
-count, and never larger than `sample_rows`, so memory does not grow with the synthetic side.
+count, and never larger than `sample_rows` (nor `sample_cells` values), so memory grows neither
+with the synthetic side nor with the table's width.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ class GapInputs:
     human_sample: pd.DataFrame
     synthetic_sample: pd.DataFrame
     seed: int
+
+
+def sample_size(spec: LoopSpec) -> int:
+    """Rows per side a comparison samples: `sample_rows`, fewer on wide tables so that a sample
+    holds at most `sample_cells` values (never below 1,000 rows)."""
+    width = max(1, len(column_roles(spec).compared))
+    return min(spec.sample_rows, max(1_000, spec.sample_cells // width))
 
 
 def sample_sql(relation: str, rows: int, total: int, seed: int) -> str:

@@ -25,18 +25,58 @@ from validation_loop.gaps.inputs import Columns
 from validation_loop.spec import LoopSpec, Task
 
 MAX_CATEGORIES = 20
+ASSOCIATION_BINS = 10
 
 
 def features(frame: pd.DataFrame, columns: Columns, include_label: bool) -> pd.DataFrame:
     """The compared columns (without the label unless asked) with plain numpy-friendly dtypes."""
     names = [c for c in columns.compared if include_label or c != columns.label]
-    out = pd.DataFrame(index=frame.index)
-    for name in names:
-        if name in columns.numeric:
-            out[name] = frame[name].to_numpy(dtype=float)
-        else:
-            out[name] = frame[name].astype("object").where(frame[name].notna(), None)
-    return out
+    numeric = set(columns.numeric)
+    return pd.DataFrame(
+        {
+            name: frame[name].to_numpy(dtype=float)
+            if name in numeric
+            else frame[name].astype("object").where(frame[name].notna(), None)
+            for name in names
+        },
+        index=frame.index,
+    )
+
+
+def label_association(frame: pd.DataFrame, names: list[str], target: np.ndarray) -> np.ndarray:
+    """Mutual information (nats) of each column with `target`, both cut into at most
+    `ASSOCIATION_BINS` groups (numbers by deciles, categories by the most frequent values)."""
+    target_codes = _codes(pd.Series(target))
+    scores = np.zeros(len(names))
+    for index, name in enumerate(names):
+        codes = _codes(frame[name])
+        joint = np.bincount(
+            codes * (target_codes.max() + 1) + target_codes,
+            minlength=(codes.max() + 1) * (target_codes.max() + 1),
+        ).reshape(codes.max() + 1, -1) / len(codes)
+        outer = joint.sum(axis=1, keepdims=True) @ joint.sum(axis=0, keepdims=True)
+        inside = joint > 0
+        scores[index] = float((joint[inside] * np.log(joint[inside] / outer[inside])).sum())
+    return scores
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """Small integer codes: deciles of numbers, the most frequent categories (missing: own)."""
+    if pd.api.types.is_numeric_dtype(values) and values.nunique() > ASSOCIATION_BINS:
+        numbers = values.to_numpy(dtype=float)
+        edges = np.unique(np.nanquantile(numbers, np.linspace(0.1, 0.9, 9)))
+        return np.where(np.isnan(numbers), edges.size + 1, np.searchsorted(edges, numbers))
+    codes, _ = pd.factorize(values.astype("object"), use_na_sentinel=True)
+    codes = np.where(codes < 0, codes.max() + 1, codes)
+    order = np.argsort(-np.bincount(codes), kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return np.minimum(rank[codes], ASSOCIATION_BINS)
+
+
+def strongest(scores: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the `limit` highest scores, in their original order."""
+    return np.sort(np.argsort(-scores, kind="stable")[:limit])
 
 
 def preprocessor(frame: pd.DataFrame, columns: Columns) -> ColumnTransformer:
@@ -90,14 +130,31 @@ def load_estimator(path: str) -> BaseEstimator:
     return estimator
 
 
+def boosting(spec: LoopSpec, task: Task) -> BaseEstimator:
+    """The default model: HistGradientBoosting with the spec's settings, no early stopping.
+
+    Early stopping would hold out a stratified split, which fails on classes with one row; a
+    fixed number of iterations also makes the cost predictable. Regression uses the spec's loss
+    (absolute error by default).
+    """
+    settings = {
+        "max_iter": spec.models.max_iter,
+        "learning_rate": spec.models.learning_rate,
+        "max_leaf_nodes": spec.models.max_leaf_nodes,
+        "early_stopping": False,
+        "random_state": spec.seed,
+    }
+    if task is Task.classification:
+        return HistGradientBoostingClassifier(**settings)
+    return HistGradientBoostingRegressor(loss=spec.models.regression_loss, **settings)
+
+
 def task_model(spec: LoopSpec, frame: pd.DataFrame, columns: Columns) -> Pipeline:
     """A fresh, unfitted task model: preprocessing and the spec's (or the default) estimator."""
     if spec.models.estimator:
         estimator = clone(load_estimator(spec.models.estimator))
-    elif spec.task is Task.classification:
-        estimator = HistGradientBoostingClassifier(random_state=spec.seed)
     else:
-        estimator = HistGradientBoostingRegressor(random_state=spec.seed)
+        estimator = boosting(spec, spec.task)
     return Pipeline([("prepare", preprocessor(frame, columns)), ("model", estimator)])
 
 

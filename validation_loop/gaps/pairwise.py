@@ -1,14 +1,17 @@
 """Pairwise gaps: correlations, joint tables of column pairs, and the label's relation to features.
 
-Pearson correlations come from the full one-scan profiles; Spearman correlations, contingency
-tables (numeric columns in 10 equal-width bins over the human range) and label-conditional
-distributions from the bounded samples.
+Pearson correlations come from the full profiles; Spearman correlations, contingency tables
+(numeric columns in 10 equal-width bins over the human range) and label-conditional
+distributions from the bounded samples. Correlations and contingency tables cover the pairs of
+a `PairPlan` (all pairs up to the loop's `max_pairs`); when it leaves pairs out, an info record
+`pairs_tested` says how many and how they were chosen. Label-conditional distributions cover
+every feature.
 """
 
 from __future__ import annotations
 
 import math
-from itertools import combinations, pairwise
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,7 @@ from scipy import stats
 from validation_loop.gaps.distances import tv_distance
 from validation_loop.gaps.inputs import GapInputs
 from validation_loop.gaps.joint import JointCounter, Table
+from validation_loop.gaps.pairs import Pair, PairPlan, describe
 from validation_loop.gaps.profile import SideProfile, aligned_counts
 from validation_loop.gaps.records import Finding
 from validation_loop.gaps.significance import (
@@ -36,24 +40,36 @@ class CorrelationSide:
 
     Spearman's coefficient is Pearson's on average ranks; a pair with missing values is ranked
     again over the rows where both are present (as SDMetrics does). `tau2` feeds the
-    distribution-free test of a correlation difference.
+    distribution-free test of a correlation difference. Columns are standardised when a pair
+    first needs them, so only the columns of tested pairs are held.
     """
 
-    def __init__(self, frame: pd.DataFrame, columns: list[str]) -> None:
+    def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
-        complete = [c for c in columns if not frame[c].isna().any()]
-        self.values = {c: standardise(frame[c].to_numpy(dtype=float)) for c in complete}
-        self.ranks = {
-            c: standardise(stats.rankdata(frame[c].to_numpy(dtype=float))) for c in complete
-        }
+        self.complete: dict[str, bool] = {}
+        self.values: dict[str, np.ndarray | None] = {}
+        self.ranks: dict[str, np.ndarray | None] = {}
+
+    def _column(self, column: str, ranked: bool) -> np.ndarray | None:
+        """A complete column standardised (its ranks if asked), computed once."""
+        cache = self.ranks if ranked else self.values
+        if column not in cache:
+            values = self.frame[column].to_numpy(dtype=float)
+            cache[column] = standardise(stats.rankdata(values) if ranked else values)
+        return cache[column]
+
+    def _is_complete(self, column: str) -> bool:
+        """Whether the column has no missing value in this sample."""
+        if column not in self.complete:
+            self.complete[column] = not self.frame[column].isna().any()
+        return self.complete[column]
 
     def _pair(
         self, a: str, b: str, ranked: bool
     ) -> tuple[np.ndarray | None, np.ndarray | None, int]:
         """Both columns standardised over the rows where both are present (ranks if asked)."""
-        cache = self.ranks if ranked else self.values
-        if a in cache and b in cache:
-            return cache[a], cache[b], len(self.frame)
+        if self._is_complete(a) and self._is_complete(b):
+            return self._column(a, ranked), self._column(b, ranked), len(self.frame)
         both = self.frame[[a, b]].dropna()
         x, y = both[a].to_numpy(dtype=float), both[b].to_numpy(dtype=float)
         if ranked:
@@ -73,13 +89,14 @@ class CorrelationSide:
         return math.nan if x is None or y is None else correlation_tau2(x, y)
 
 
-def _correlations(inputs: GapInputs, human: SideProfile, synthetic: SideProfile) -> list[Finding]:
-    """Pearson (full data) and Spearman (samples) differences for every numeric pair."""
+def _correlations(
+    inputs: GapInputs, human: SideProfile, synthetic: SideProfile, pairs: list[Pair]
+) -> list[Finding]:
+    """Pearson (full data) and Spearman (samples) differences for the numeric `pairs`."""
     findings = []
-    numeric = inputs.columns.numeric
-    h_side = CorrelationSide(inputs.human_sample, numeric)
-    s_side = CorrelationSide(inputs.synthetic_sample, numeric)
-    for a, b in combinations(numeric, 2):
+    h_side = CorrelationSide(inputs.human_sample)
+    s_side = CorrelationSide(inputs.synthetic_sample)
+    for a, b in pairs:
         (r_h, n_h), (r_s, n_s) = human.correlations[(a, b)], synthetic.correlations[(a, b)]
         coefficients = {
             "pearson": (
@@ -122,13 +139,8 @@ def contingency(human: Table, synthetic: Table) -> tuple[float, float]:
     return tv_distance(h, s), chi_square_test(h, s)[1]
 
 
-def _contingencies(inputs: GapInputs, joint: JointCounter) -> list[Finding]:
-    """Joint-table differences for categorical pairs and quintile-binned mixed pairs."""
-    categorical = inputs.columns.categorical
-    pairs = [
-        *combinations(categorical, 2),
-        *((num, cat) for num in inputs.columns.numeric for cat in categorical),
-    ]
+def _contingencies(joint: JointCounter, pairs: list[Pair]) -> list[Finding]:
+    """Joint-table differences for categorical pairs and binned mixed pairs."""
     findings = []
     for a, b in pairs:
         tv, p = contingency(*joint.tables(a, b))
@@ -211,12 +223,24 @@ def _label_conditional(inputs: GapInputs) -> list[Finding]:
     return findings
 
 
+def _pairs_tested(plan: PairPlan, max_pairs: int) -> list[Finding]:
+    """An info record on the pairs left out, when the budget left any out."""
+    if plan.left_out == 0:
+        return []
+    return [Finding("pairwise", "pairs_tested", (), plan.tested, describe(plan, max_pairs))]
+
+
 def pairwise_findings(
-    inputs: GapInputs, human: SideProfile, synthetic: SideProfile, joint: JointCounter
+    inputs: GapInputs,
+    human: SideProfile,
+    synthetic: SideProfile,
+    joint: JointCounter,
+    plan: PairPlan,
 ) -> list[Finding]:
-    """Correlation, contingency and label-relation metrics."""
+    """Correlation and contingency metrics of the planned pairs, and label-relation metrics."""
     return [
-        *_correlations(inputs, human, synthetic),
-        *_contingencies(inputs, joint),
+        *_pairs_tested(plan, inputs.spec.max_pairs),
+        *_correlations(inputs, human, synthetic, plan.correlation),
+        *_contingencies(joint, plan.contingency),
         *_label_conditional(inputs),
     ]

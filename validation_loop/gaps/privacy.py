@@ -2,7 +2,9 @@
 
 Both are judged against a baseline from the human data itself: a seeded 20% holdout of the
 human rows plays the part of fresh real data, and how often (and how closely) it matches the
-other 80% is what an honest generator should not beat.
+other 80% is what an honest generator should not beat. Beyond `NEIGHBOUR_WIDTH` encoded
+columns, DCR compares `width_share` of its usual query rows with that share squared of its
+reference rows, so its work does not grow with the width.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import numpy as np
 from scipy import stats
 
+from validation_loop.gaps.diversity import width_share
 from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
 from validation_loop.gaps.inputs import GapInputs
 from validation_loop.gaps.records import Finding
@@ -74,6 +77,11 @@ def _dcr(inputs: GapInputs) -> list[Finding]:
     if len(reference) < 10 or len(holdout) < 10 or len(synthetic) < 10:
         return []
     encoder = MixedEncoder(columns.numeric, columns.categorical).fit(reference)
+    share = width_share(encoder.transform(reference.iloc[:1]).shape[1])
+    if share < 1:
+        queries = max(10, round(DCR_QUERY_ROWS * share))
+        reference = reference.iloc[: max(10, round(DCR_REFERENCE_ROWS * share**2))]
+        holdout, synthetic = holdout.iloc[:queries], synthetic.iloc[:queries]
     ref = encoder.transform(reference)
     d_holdout = nearest_distances(ref, encoder.transform(holdout), False)
     d_synthetic = nearest_distances(ref, encoder.transform(synthetic), False)

@@ -1,15 +1,19 @@
-"""One-scan profiles of each side in DuckDB: counts, ranges, binned histograms, value counts.
+"""Profiles of each side in DuckDB: counts, ranges, binned histograms, value counts, correlations.
 
-The synthetic side is read once here, whatever its size: every numeric column is binned on the
-human side's quantile edges with DuckDB's `histogram(x, boundaries)`, every categorical column
-counted with `histogram(x)`, and Pearson correlations computed with `corr`, all in one SELECT.
+Every numeric column is binned on the human side's quantile edges with DuckDB's
+`histogram(x, boundaries)`, every categorical column counted with `histogram(x)`, and the
+Pearson correlations of the tested numeric pairs computed with `corr`. The aggregates go to
+DuckDB in SELECTs of at most `AGGREGATES_PER_SCAN` each: a columnar scan reads only the columns
+its SELECT names, so a wide table costs a few narrow scans instead of one SELECT with thousands
+of aggregates (slow to plan, and beyond what DuckDB handles at some width).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -18,6 +22,7 @@ from validation_loop.gaps.inputs import Columns
 from validation_loop.warehouse import quote_ident
 
 QUANTILE_STEP = 0.05
+AGGREGATES_PER_SCAN = 400
 
 
 @dataclass(frozen=True)
@@ -34,19 +39,25 @@ class SideProfile:
     out_of_bounds: dict[str, int]
 
 
+def aggregate(
+    con: duckdb.DuckDBPyConnection, relation: str, expressions: Sequence[str]
+) -> list[Any]:
+    """The values of aggregate `expressions` over `relation`, `AGGREGATES_PER_SCAN` per SELECT."""
+    values: list[Any] = []
+    for start in range(0, len(expressions), AGGREGATES_PER_SCAN):
+        chunk = expressions[start : start + AGGREGATES_PER_SCAN]
+        row = con.execute(f"SELECT {', '.join(chunk)} FROM {relation}").fetchone()
+        assert row is not None
+        values += row
+    return values
+
+
 def human_edges(
     con: duckdb.DuckDBPyConnection, relation: str, numeric: list[str]
 ) -> dict[str, list[float]]:
     """Bin edges per numeric column: the distinct human 5%, 10%, ..., 95% quantiles."""
-    if not numeric:
-        return {}
     levels = [round(QUANTILE_STEP * k, 2) for k in range(1, int(1 / QUANTILE_STEP))]
-    row = con.execute(
-        "SELECT "
-        + ", ".join(f"quantile_cont({quote_ident(c)}, {levels})" for c in numeric)
-        + f" FROM {relation}"
-    ).fetchone()
-    assert row is not None
+    row = aggregate(con, relation, [f"quantile_cont({quote_ident(c)}, {levels})" for c in numeric])
     return {
         column: sorted({float(v) for v in (values or []) if v is not None and math.isfinite(v)})
         for column, values in zip(numeric, row, strict=True)
@@ -66,10 +77,11 @@ def profile(
     relation: str,
     columns: Columns,
     edges: dict[str, list[float]],
+    pairs: Sequence[tuple[str, str]],
     bounds: dict[str, tuple[float, float]] | None = None,
 ) -> SideProfile:
-    """Profile one side in a single scan; `bounds` (the human range per numeric column) makes
-    it also count the values outside."""
+    """Profile one side, with the Pearson correlations of the numeric `pairs`; `bounds` (the
+    human range per numeric column) makes it also count the values outside."""
     bounds = bounds or {}
     parts = ["count(*)"]
     for column in columns.numeric:
@@ -90,16 +102,13 @@ def profile(
     for column in columns.categorical:
         col = quote_ident(column)
         parts += [f"count({col})", f"histogram({col})"]
-    pairs = list(combinations(columns.numeric, 2))
     for a, b in pairs:
         qa, qb = quote_ident(a), quote_ident(b)
         parts += [
             f"corr({qa}, {qb})",
             f"regr_count({qa}, {qb})",
         ]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
-    assert row is not None
-    values = iter(row)
+    values = iter(aggregate(con, relation, parts))
     rows = int(next(values))
     non_null: dict[str, int] = {}
     minimum: dict[str, float] = {}

@@ -1,11 +1,12 @@
 """Gap records, and how a finding gets its severity.
 
 A metric module yields `Finding`s: a value, a p-value where the metric has a test, and the rule
-(warn and error thresholds) that can make it a gap. `grade` applies the false discovery rate to
-all p-values of one report and turns findings into `GapRecord`s: a finding is a gap only when its
-effect crosses a threshold *and* its q-value is small enough (`fdr_alpha` for a warn, the stricter
-`fdr_alpha_error` for an error), so a small batch cannot prove a
-small gap and a huge batch does not flag a trivial one.
+(warn and error thresholds) that can make it a gap. `grade` controls the false discovery rate
+over all p-values of one report, with each kind of gap as a family (so the few model tests are
+not drowned by hundreds of pair tests), and turns findings into `GapRecord`s: a finding is a gap
+only when its effect crosses a threshold *and* its q-value is small enough (`fdr_alpha` for a
+warn, the stricter `fdr_alpha_error` for an error), so a small batch cannot prove a small gap
+and a huge batch does not flag a trivial one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from validation_loop.gaps.significance import benjamini_hochberg
+from validation_loop.gaps.significance import two_level_fdr
 from validation_loop.gaps.thresholds import Severity, resolve_rules
 
 SEVERITY_ORDER: dict[str, int] = {"info": 0, "warn": 1, "error": 2}
@@ -74,16 +75,18 @@ def _fmt(value: float) -> str:
 
 
 def grade(findings: list[Finding], overrides: dict[str, float]) -> list[GapRecord]:
-    """Apply the FDR across all tests of one report, then thresholds; return records.
+    """Apply the two-level FDR (families by kind) across all tests of one report, then
+    thresholds; return records.
 
     Findings that share a `test_key` are effect sizes of one test: it counts once in the FDR.
     """
     rules, alpha, alpha_error = resolve_rules(overrides)
-    tests: dict[str, float] = {}
+    tests: dict[str, tuple[float, str]] = {}
     for index, finding in enumerate(findings):
         if finding.p_value is not None and not math.isnan(finding.p_value):
-            tests.setdefault(finding.test_key or f"#{index}", finding.p_value)
-    q_by_test = dict(zip(tests, benjamini_hochberg(list(tests.values())), strict=True))
+            tests.setdefault(finding.test_key or f"#{index}", (finding.p_value, finding.kind))
+    q_values = two_level_fdr([p for p, _ in tests.values()], [k for _, k in tests.values()])
+    q_by_test = dict(zip(tests, q_values, strict=True))
     records = []
     for index, finding in enumerate(findings):
         q = q_by_test.get(finding.test_key or f"#{index}")

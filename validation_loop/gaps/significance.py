@@ -26,6 +26,40 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     return q.tolist()
 
 
+def two_level_fdr(p_values: Sequence[float], families: Sequence[str]) -> list[float]:
+    """q-values of tests grouped in families (Benjamini and Bogomolov, 2014), in input order.
+
+    Families are screened first: each family's Simes p-value, Benjamini-Hochberg adjusted over
+    the families. Inside a family, tests get Benjamini-Hochberg q-values of their own, and a test
+    is significant at level alpha when its family is and its within-family q-value is at most
+    alpha * R / M (R families selected at alpha out of M). The q-value returned is the smallest
+    such alpha. One family gives plain Benjamini-Hochberg.
+    """
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return []
+    groups: dict[str, list[int]] = {}
+    for index, family in enumerate(families):
+        groups.setdefault(family, []).append(index)
+    within = np.empty(p.size)
+    simes = []
+    for members in groups.values():
+        ranked = np.sort(p[members])
+        simes.append(float((ranked * ranked.size / np.arange(1, ranked.size + 1)).min()))
+        within[members] = benjamini_hochberg(p[members])
+    family_q = benjamini_hochberg(simes)
+    levels = np.unique(family_q)
+    selected = np.searchsorted(np.sort(family_q), levels, side="right")  # R at each level
+    out = np.empty(p.size)
+    for members, q in zip(groups.values(), family_q, strict=True):
+        usable = levels >= q
+        scale = len(groups) / selected[usable]
+        out[members] = np.min(
+            np.maximum(levels[usable][None, :], within[members][:, None] * scale[None, :]), axis=1
+        )
+    return np.minimum(out, 1.0).tolist()
+
+
 def ks_test(human: np.ndarray, synthetic: np.ndarray) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and p-value (NaN dropped; nan if a side is empty)."""
     human = human[~np.isnan(human)]
@@ -103,10 +137,14 @@ def correlation_tau2(x: np.ndarray, y: np.ndarray) -> float:
 def correlation_difference_test(
     r_a: float, tau2_a: float, n_a: int, r_b: float, tau2_b: float, n_b: int
 ) -> float:
-    """Two-sided p-value that two independent correlations differ, from their `tau2`s."""
+    """Two-sided p-value that two independent correlations differ, from their `tau2`s.
+
+    The larger `tau2` stands for both sides: under the null they estimate the same value, and
+    the side holding a heavy tail's extreme rows is the one whose estimate has seen them.
+    """
     if min(n_a, n_b) <= 3 or any(math.isnan(v) for v in (r_a, r_b, tau2_a, tau2_b)):
         return math.nan
-    variance = tau2_a / n_a + tau2_b / n_b
+    variance = max(tau2_a, tau2_b) * (1 / n_a + 1 / n_b)
     if variance <= 0:
         return 1.0 if r_a == r_b else 0.0
     return float(2 * stats.norm.sf(abs(r_a - r_b) / math.sqrt(variance)))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from validation_loop.errors import NothingToCompare
 from validation_loop.gaps.compute import GapResult, compute_gaps
@@ -53,6 +54,19 @@ def record_values(record: dict[str, Any]) -> list[Any]:
     ]
 
 
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]]) -> None:
+    """Append rows (values in the table's column order) in one INSERT through Arrow: far
+    faster than a prepared INSERT per row when a wide table gives thousands of records."""
+    if not rows:
+        return
+    columns = {f"c{i}": pa.array(list(values)) for i, values in enumerate(zip(*rows, strict=True))}
+    con.register("_insert_rows", pa.table(columns))
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _insert_rows")
+    finally:
+        con.unregister("_insert_rows")
+
+
 def store_gaps(
     con: duckdb.DuckDBPyConnection, loop: str, comparison: Comparison, result: GapResult
 ) -> str:
@@ -71,9 +85,7 @@ def store_gaps(
         ]
         for r in result.records
     ]
-    con.executemany(
-        "INSERT INTO gap_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-    )
+    insert_rows(con, "gap_records", rows)
     return comparison_id
 
 
@@ -92,7 +104,7 @@ def latest_gaps(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any
 
 def compare_loop(home: Home, spec: LoopSpec) -> tuple[Comparison, GapResult, str] | None:
     """Compare the loop's current sides, keep the records; None when a side has no batch yet."""
-    warehouse = Warehouse(home.warehouse_path)
+    warehouse = Warehouse(home.warehouse_path, threads=spec.resources.threads)
     with ExitStack() as lock:
         con = lock.enter_context(warehouse.read())
         comparison = current_comparison(con, spec)

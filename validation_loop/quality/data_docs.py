@@ -1,12 +1,17 @@
 """GX Data Docs for a loop: the suite and every batch's validation, as an offline static site.
 
 The site lives in a file-backed GX project inside the loop folder (`loops/<name>/gx/`); each
-validated batch adds one validation result (all its column groups in one), then the site is
-rebuilt and made offline. A file lock keeps two runs from rebuilding it at once.
+validated batch adds one validation result (all its column groups in one), then GX renders that
+validation's page and the index, and the pages it wrote are made offline. The suite is stored
+and its page rendered again only when its entries changed since the last publish (their
+SHA-256 is kept in `gx/suite.sha256`). A file lock keeps two runs from rebuilding it at once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,17 +19,20 @@ from typing import Any
 import great_expectations as gx
 from great_expectations.core import ExpectationSuiteValidationResult
 from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.data_context.types.resource_identifiers import (
     ExpectationSuiteIdentifier,
     ValidationResultIdentifier,
 )
+from great_expectations.exceptions import DataContextError
 
 from validation_loop.home import LoopLayout
 from validation_loop.locks import file_lock
-from validation_loop.quality.offline_docs import make_offline
+from validation_loop.quality.offline_docs import make_offline, page_stamps
 
 SITE = Path("gx") / "uncommitted" / "data_docs" / "local_site"
+SUITE_DIGEST = Path("gx") / "suite.sha256"
 
 
 def site_index(layout: LoopLayout) -> Path:
@@ -48,7 +56,12 @@ def publish(
         context = gx.get_context(mode="file", project_root_dir=layout.root)
         context.enable_analytics(False)
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.suites.add_or_update(gx.ExpectationSuite(name=suite_name, expectations=entries))
+        suite_key = ExpectationSuiteIdentifier(name=suite_name)
+        digest = _suite_digest(suite_name, entries)
+        digest_path = layout.root / SUITE_DIGEST
+        changed = not digest_path.exists() or digest_path.read_text(encoding="utf-8") != digest
+        if changed:
+            _replace_suite(context, gx.ExpectationSuite(name=suite_name, expectations=entries))
         passed = sum(1 for r in results if r.success)
         combined = ExpectationSuiteValidationResult(
             success=passed == len(results),
@@ -69,12 +82,31 @@ def publish(
             },
         )
         key = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+            expectation_suite_identifier=suite_key,
             run_id=RunIdentifier(run_name=batch_id, run_time=validated_at),
             batch_identifier=batch_id,
         )
         context.validation_results_store.set(key, combined)
-        context.build_data_docs(resource_identifiers=[key, key.expectation_suite_identifier])
-        make_offline(layout.root / SITE)
+        site = layout.root / SITE
+        before = page_stamps(site)
+        suite_page = changed or not (site / "expectations" / f"{suite_name}.html").is_file()
+        context.build_data_docs(resource_identifiers=[key, suite_key] if suite_page else [key])
+        make_offline(site, unchanged=before)
+        if changed:
+            digest_path.write_text(digest, encoding="utf-8")
     pages = sorted((layout.root / SITE / "validations").glob(f"**/{batch_id}.html"))
     return pages[-1] if pages else site_index(layout)
+
+
+def _suite_digest(suite_name: str, entries: list[dict[str, Any]]) -> str:
+    """A fingerprint of the suite as published: its name and entries."""
+    text = json.dumps([suite_name, entries], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _replace_suite(context: AbstractDataContext, suite: gx.ExpectationSuite) -> None:
+    """Store the suite in place of the one of that name (GX's `add_or_update` compares every
+    expectation with every stored one, which is slow for large suites; ids are not used here)."""
+    with suppress(DataContextError):  # none stored yet
+        context.suites.delete(suite.name)
+    context.suites.add(suite)

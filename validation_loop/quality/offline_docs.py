@@ -9,7 +9,8 @@ resource with no local copy is dropped (an element, an attribute, or a CSS `url(
 (`<a href>`) are left alone: they load nothing until someone follows them.
 
 Run it after every GX build of the site, `build_data_docs()` or a checkpoint's
-`UpdateDataDocsAction`: GX re-renders the pages with CDN links each time.
+`UpdateDataDocsAction`: GX re-renders the pages with CDN links each time. Given the
+`page_stamps` taken before the build, it reads only the pages the build wrote.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -256,24 +257,50 @@ def _rewrite(text: str, page: _Page) -> str:
     return text
 
 
-def make_offline(site_dir: Path) -> int:
+def page_stamps(site_dir: Path) -> dict[Path, tuple[int, int]]:
+    """Modification time and size of every page of a site (none if there is no site yet)."""
+    site_dir = Path(site_dir).resolve()
+    stamps = {}
+    for path in site_dir.rglob("*.html"):
+        stat = path.stat()
+        stamps[path] = (stat.st_mtime_ns, stat.st_size)
+    return stamps
+
+
+def _copy_if_changed(source: str, target: str) -> str:
+    """`shutil.copy2` unless the target already has the source's size and modification time."""
+    there = Path(target)
+    if there.is_file():
+        src, dst = Path(source).stat(), there.stat()
+        if (src.st_size, src.st_mtime_ns) == (dst.st_size, dst.st_mtime_ns):
+            return target
+    return shutil.copy2(source, target)
+
+
+def make_offline(site_dir: Path, unchanged: Mapping[Path, tuple[int, int]] | None = None) -> int:
     """Make a built Data Docs site load nothing from the network; return how many pages changed.
 
-    Copies the vendored assets into `<site_dir>/static/vendor/` and rewrites every `.html` file
-    under `site_dir`: remote stylesheets, scripts, icons and images point at the local copies by
-    a path relative to each page, or are dropped when there is none. Idempotent: a second run
-    copies the assets again and rewrites no page.
+    Copies the vendored assets into `<site_dir>/static/vendor/` (those not there yet) and
+    rewrites every `.html` file under `site_dir` whose stamp differs from `unchanged` (from
+    `page_stamps` before the build; default: every page): remote stylesheets, scripts, icons and
+    images point at the local copies by a path relative to each page, or are dropped when there
+    is none. Idempotent: a second run rewrites no page.
     """
     site_dir = Path(site_dir).resolve()
     if not site_dir.is_dir():
         raise FileNotFoundError(f"no Data Docs site at {site_dir}")
     vendor = site_dir / VENDOR_DIR
     shutil.copytree(
-        ASSETS_DIR, vendor, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        ASSETS_DIR,
+        vendor,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("__pycache__"),
+        copy_function=_copy_if_changed,
     )
+    before = unchanged or {}
     rewritten = 0
-    for path in sorted(site_dir.rglob("*.html")):
-        if vendor in path.parents:
+    for path, stamp in sorted(page_stamps(site_dir).items()):
+        if vendor in path.parents or before.get(path) == stamp:
             continue
         text = path.read_text(encoding="utf-8")
         new = _rewrite(text, _Page(path, site_dir))

@@ -43,7 +43,8 @@ def diff_lines(recommendation: dict[str, Any]) -> list[str]:
 
 
 def _facts(report: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The summary lines of a report."""
+    """The summary lines of a report (with how many column pairs were tested, when the pair
+    budget left some out)."""
     counts = report["counts"]
     score = report["score"]
     return [
@@ -59,6 +60,11 @@ def _facts(report: dict[str, Any]) -> list[tuple[str, Any]]:
             f"{len(report['synthetic_batches'])} batch(es), {report['synthetic_rows']} rows",
         ),
         ("report", f"{report['report_id']} ({report['created_at']})"),
+        *(
+            ("pairs tested", r["message"])
+            for r in report["metrics"]
+            if r["kind"] == "pairwise" and r["metric"] == "pairs_tested"
+        ),
     ]
 
 

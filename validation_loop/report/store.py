@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from validation_loop.gaps.store import record_values
+from validation_loop.gaps.store import insert_rows, record_values
 from validation_loop.home import Home
 from validation_loop.render.report import report_html, report_markdown
 from validation_loop.warehouse import Warehouse, fetch_dicts
@@ -36,8 +36,9 @@ def insert_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) -> Non
             json.dumps(report),
         ],
     )
-    con.executemany(
-        "INSERT INTO report_records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "report_records",
         [
             [
                 report["loop"],

@@ -15,7 +15,7 @@ from urllib.request import url2pathname
 import pandas as pd
 import pytest
 
-from validation_loop.quality.offline_docs import ASSETS_DIR, make_offline
+from validation_loop.quality.offline_docs import ASSETS_DIR, make_offline, page_stamps
 
 # Tag -> attributes through which a browser fetches a resource (navigation links excluded).
 LOADING = {
@@ -187,6 +187,18 @@ def test_make_offline_leaves_no_remote_resource(site: Path) -> None:
 
     # Idempotent: nothing left to rewrite, the assets are simply copied again.
     assert make_offline(site) == 0
+
+
+def test_make_offline_reads_only_pages_changed_since_the_stamps(site: Path) -> None:
+    stamps = page_stamps(site)
+    assert make_offline(site, unchanged=stamps) == 0  # no page was built since the stamps
+    assert (site / "static" / "vendor" / "jquery" / "jquery.min.js").is_file()
+    rebuilt, *others = pages(site)
+    rebuilt.write_text(rebuilt.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # rebuilt
+    assert make_offline(site, unchanged=stamps) == 1
+    assert not any(remote(url) for _, _, url in read(rebuilt).refs)
+    for page in others:
+        assert any(remote(url) for _, _, url in read(page).refs), page
 
 
 def test_every_local_resource_resolves(site: Path) -> None:

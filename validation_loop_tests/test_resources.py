@@ -1,0 +1,47 @@
+"""The thread budget: where it comes from, and that DuckDB connections and fits obey it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from validation_loop.errors import ConfigError
+from validation_loop.resources import (
+    THREADS_ENV,
+    available_cores,
+    fit_threads,
+    thread_budget,
+)
+from validation_loop.warehouse import Warehouse
+
+
+def test_the_budget_is_the_spec_then_the_environment_then_the_cores(monkeypatch) -> None:
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert thread_budget() == available_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert thread_budget() == 3
+    assert thread_budget(5) == 5
+
+
+@pytest.mark.parametrize("raw", ["0", "two", "-1"])
+def test_a_bad_environment_setting_is_a_clear_error(monkeypatch, raw: str) -> None:
+    monkeypatch.setenv(THREADS_ENV, raw)
+    with pytest.raises(ConfigError, match=THREADS_ENV):
+        thread_budget()
+
+
+def test_fits_use_one_thread_per_hundred_thousand_rows_within_the_budget() -> None:
+    assert fit_threads(8, 5_000) == 1
+    assert fit_threads(8, 250_000) == 2
+    assert fit_threads(2, 10_000_000) == 2
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_warehouse_connections_use_the_budget(tmp_path: Path, threads: int) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb", threads=threads)
+    for connection in (warehouse.write, warehouse.read):
+        with connection() as con:
+            row = con.execute("SELECT current_setting('threads')").fetchone()
+            assert row is not None and row[0] == threads

@@ -14,7 +14,7 @@ from validation_loop.errors import BatchRejected, Rejection
 from validation_loop.home import Source
 from validation_loop.readers import StagedBatch
 from validation_loop.spec import ColumnType, LoopSpec
-from validation_loop.warehouse import quote_ident, quote_literal
+from validation_loop.warehouse import aggregate, quote_ident, quote_literal
 
 _NUMERIC_TYPES = (
     "TINYINT",
@@ -165,21 +165,20 @@ def _reject_bad_casts(
     spec: LoopSpec,
     file_name: str,
 ) -> None:
-    """One scan counting, per column, the values that do not cast; reject on the first."""
-    if not casts:
-        return
+    """A scan counting, per column, the values that do not cast; reject on the first."""
     parts = []
     for column, (parsed, _) in casts.items():
         bad = f"({quote_ident(column)} IS NOT NULL AND {parsed} IS NULL)"
-        parts.append(
-            f"count(*) FILTER (WHERE {bad}), min(rowid) FILTER (WHERE {bad}), "
-            f"arg_min(CAST({quote_ident(column)} AS VARCHAR), rowid) FILTER (WHERE {bad})"
-        )
-    row = con.execute(f"SELECT {', '.join(parts)} FROM stage").fetchone()
-    assert row is not None
+        parts += [f"count(*) FILTER (WHERE {bad})", f"min(rowid) FILTER (WHERE {bad})"]
+    row = aggregate(con, "stage", parts)
     for index, column in enumerate(casts):
-        count, first, value = row[3 * index : 3 * index + 3]
+        count, first = row[2 * index : 2 * index + 2]
         if count:
+            found = con.execute(
+                f"SELECT CAST({quote_ident(column)} AS VARCHAR) FROM stage WHERE rowid = ?",
+                [first],
+            ).fetchone()
+            value = found[0] if found else None
             expected = spec.columns[column].value if column in spec.columns else "text"
             more = f" ({count} rows fail)" if count > 1 else ""
             raise BatchRejected(

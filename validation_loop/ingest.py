@@ -23,7 +23,7 @@ from validation_loop.errors import BatchRejected, Rejection, ValidationLoopError
 from validation_loop.feedback.versions import current_version
 from validation_loop.home import SOURCES, Home, LoopLayout, Source
 from validation_loop.readers import stage
-from validation_loop.resources import thread_budget
+from validation_loop.resources import duckdb_config
 from validation_loop.spec import LoopSpec, Task
 from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident, quote_literal
 
@@ -137,7 +137,7 @@ def ingest_file(
     if existing is not None:
         return IngestOutcome(existing, False, _settle(layout, path, source, batch_id))
 
-    con = duckdb.connect(config={"threads": thread_budget(spec.resources.threads)})
+    con = duckdb.connect(config=duckdb_config(spec.resources))
     try:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
         con.execute(f"SET temp_directory = {quote_literal(str(home.root / 'tmp'))}")

@@ -54,17 +54,21 @@ def detect_format(path: Path) -> tuple[str, bool]:
     )
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, null_values: list[str]) -> StagedBatch:
-    """Load `path` into the table `stage` of `con`, or raise `BatchRejected`."""
+def stage(
+    con: duckdb.DuckDBPyConnection, path: Path, null_values: list[str], limit: int | None = None
+) -> StagedBatch:
+    """Load `path` (its first `limit` rows, if given) into the table `stage` of `con`, or raise
+    `BatchRejected`."""
     fmt, compressed = detect_format(path)
     if path.stat().st_size == 0:
         raise BatchRejected(path.name, Rejection("empty", "file is empty"))
+    head = "" if limit is None else f" LIMIT {int(limit)}"
     if fmt == "csv":
-        _stage_csv(con, path, compressed, null_values)
+        _stage_csv(con, path, compressed, null_values, head)
     elif fmt == "jsonl":
-        _stage_jsonl(con, path, compressed)
+        _stage_jsonl(con, path, compressed, head)
     else:
-        _stage_parquet(con, path)
+        _stage_parquet(con, path, head)
     described = con.execute("DESCRIBE stage").fetchall()
     columns = {str(row[0]): str(row[1]) for row in described}
     count = con.execute("SELECT count(*) FROM stage").fetchone()
@@ -129,7 +133,7 @@ def _csv_rejection(message: str) -> Rejection:
 
 
 def _stage_csv(
-    con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, null_values: list[str]
+    con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, null_values: list[str], head: str
 ) -> None:
     """Stage a CSV file as text columns; the header is read first so the dialect is fixed."""
     names = _read_header(path, compressed)
@@ -140,7 +144,7 @@ def _stage_csv(
             "CREATE OR REPLACE TABLE stage AS SELECT * FROM read_csv(?, "
             f"columns = {columns}, header = true, delim = ',', quote = '\"', escape = '\"', "
             f"auto_detect = false, strict_mode = true, nullstr = {nulls}, "
-            f"compression = '{'gzip' if compressed else 'none'}')",
+            f"compression = '{'gzip' if compressed else 'none'}'){head}",
             [str(path)],
         )
     except duckdb.Error as exc:
@@ -164,12 +168,12 @@ def _first_bad_json_line(path: Path, compressed: bool, fallback: str) -> Rejecti
     return Rejection("malformed_json", f"malformed JSON: {fallback}")
 
 
-def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool) -> None:
+def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, head: str) -> None:
     """Stage JSON Lines as text columns, one per key seen in any record."""
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE raw_json AS SELECT json FROM read_ndjson_objects(?, "
-            f"compression = '{'gzip' if compressed else 'uncompressed'}')",
+            f"compression = '{'gzip' if compressed else 'uncompressed'}'){head}",
             [str(path)],
         )
     except duckdb.Error as exc:
@@ -207,10 +211,12 @@ def _json_path(key: str) -> str:
     return "$." + json.dumps(key)
 
 
-def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, head: str) -> None:
     """Stage a Parquet file with its own column types."""
     try:
-        con.execute("CREATE OR REPLACE TABLE stage AS SELECT * FROM read_parquet(?)", [str(path)])
+        con.execute(
+            f"CREATE OR REPLACE TABLE stage AS SELECT * FROM read_parquet(?){head}", [str(path)]
+        )
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0].removeprefix("Invalid Input Error: ")
         raise BatchRejected(

@@ -14,10 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from threadpoolctl import threadpool_limits
 
 from validation_loop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from validation_loop.spec import ResourceSpec
 
 THREADS_ENV = "VALIDATION_LOOP_THREADS"
 ROWS_PER_FIT_THREAD = 100_000
@@ -46,6 +50,13 @@ def thread_budget(configured: int | None = None) -> int:
     if value < 1:
         raise ConfigError(f"{THREADS_ENV}={raw!r}: expected a whole number of threads >= 1")
     return value
+
+
+def duckdb_config(resources: ResourceSpec | None = None) -> dict[str, str | int]:
+    """DuckDB settings for a connection: the thread budget and, for a loop, its memory limit."""
+    if resources is None:
+        return {"threads": thread_budget()}
+    return {"threads": thread_budget(resources.threads), "memory_limit": resources.duckdb_memory}
 
 
 def fit_threads(budget: int, rows: int) -> int:

@@ -120,6 +120,12 @@ class ModelSpec(BaseModel):
         0.2, gt=0, le=1, description="Learning rate of the default models."
     )
     max_leaf_nodes: int = Field(31, ge=2, description="Leaves per tree of the default models.")
+    max_trees: int = Field(
+        400,
+        ge=10,
+        description="Trees per multi-class fit at most: with K classes every iteration grows K "
+        "trees, so the default models then run max_trees / K iterations (at least 10).",
+    )
     regression_loss: Literal["absolute_error", "squared_error"] = Field(
         "absolute_error",
         description="Loss of the default regression model; `absolute_error` is robust to "
@@ -132,7 +138,7 @@ class ModelSpec(BaseModel):
         description="Classes the utility models keep; rarer classes are pooled into one.",
     )
     min_class_rows: int = Field(
-        10, ge=2, description="A class with fewer rows in either side's sample is pooled."
+        10, ge=2, description="A class with fewer rows in the human sample is pooled."
     )
     max_columns: int = Field(
         200,
@@ -167,6 +173,12 @@ class ResourceSpec(BaseModel):
         ge=1,
         description="Threads any one step (a model fit, a DuckDB query) may use; default: "
         "$VALIDATION_LOOP_THREADS, else the cores available to the process.",
+    )
+    duckdb_memory: str = Field(
+        "1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB's memory limit for this loop's connections (staging a batch, "
+        "validating, comparing); beyond it DuckDB spills to <home>/tmp.",
     )
 
 

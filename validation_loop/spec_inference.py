@@ -9,13 +9,14 @@ import duckdb
 from validation_loop.conform import cast_sql
 from validation_loop.errors import SpecError
 from validation_loop.readers import stage
-from validation_loop.resources import thread_budget
+from validation_loop.resources import duckdb_config
 from validation_loop.spec import DEFAULT_NULL_VALUES, ColumnType, LoopSpec, Task, parse_spec
 from validation_loop.warehouse import quote_ident
 
 MAX_SLICE_LEVELS = 20
 MAX_CATEGORIES = 100
 TEXT_MIN_MEAN_LENGTH = 40
+INFERENCE_ROWS = 100_000  # a proposal for a person to review: the file's first rows decide
 
 
 def _profile(con: duckdb.DuckDBPyConnection, column: str, staged_type: str) -> dict[str, float]:
@@ -66,11 +67,12 @@ def infer_spec(
     sensitive: list[str] | None = None,
     annotator_column: str | None = None,
 ) -> LoopSpec:
-    """Read a human batch and propose a spec; a human can then edit the YAML."""
+    """Read a human batch's first `INFERENCE_ROWS` rows and propose a spec; a human can then
+    edit the YAML (a value later rows cannot cast is named when the batch is ingested)."""
     slices, sensitive = list(slices or []), list(sensitive or [])
-    con = duckdb.connect(config={"threads": thread_budget()})
+    con = duckdb.connect(config=duckdb_config())
     try:
-        staged = stage(con, human_file, DEFAULT_NULL_VALUES)
+        staged = stage(con, human_file, DEFAULT_NULL_VALUES, limit=INFERENCE_ROWS)
         named = [label, *(c for c in (id_column, annotator_column) if c), *slices, *sensitive]
         unknown = [c for c in named if c not in staged.columns]
         if unknown:

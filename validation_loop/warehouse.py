@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
 from validation_loop.errors import LockTimeoutError
 from validation_loop.locks import file_lock
-from validation_loop.resources import thread_budget
+from validation_loop.resources import duckdb_config
+
+if TYPE_CHECKING:
+    from validation_loop.spec import ResourceSpec
 
 T = TypeVar("T")
 DEFAULT_LOCK_TIMEOUT = 600.0
 LOCK_TIMEOUT_ENV = "VALIDATION_LOOP_LOCK_TIMEOUT"
+AGGREGATES_PER_SCAN = 400
 
 RECORD_COLUMNS = """\
     kind VARCHAR NOT NULL,
@@ -188,10 +192,13 @@ class Warehouse:
     """
 
     def __init__(
-        self, path: Path, lock_timeout: float | None = None, threads: int | None = None
+        self,
+        path: Path,
+        lock_timeout: float | None = None,
+        resources: ResourceSpec | None = None,
     ) -> None:
         self.path = path
-        self.threads = thread_budget(threads)
+        self.config = duckdb_config(resources)
         env_timeout = os.environ.get(LOCK_TIMEOUT_ENV)
         self.lock_timeout = (
             lock_timeout
@@ -200,11 +207,6 @@ class Warehouse:
             if env_timeout
             else DEFAULT_LOCK_TIMEOUT
         )
-
-    @property
-    def _config(self) -> dict[str, str | int | bool | float]:
-        """DuckDB settings of every connection: the thread budget."""
-        return {"threads": self.threads}
 
     @property
     def lock_path(self) -> Path:
@@ -221,7 +223,7 @@ class Warehouse:
         """A read-write connection, alone across processes; the base tables exist."""
         with self._locked(exclusive=True) as deadline:
             con = _retry(
-                lambda: duckdb.connect(str(self.path), config=self._config),
+                lambda: duckdb.connect(str(self.path), config=self.config),
                 deadline,
                 str(self.path),
             )
@@ -246,7 +248,7 @@ class Warehouse:
                 pass
         with self._locked(exclusive=False) as deadline:
             con = _retry(
-                lambda: duckdb.connect(str(self.path), read_only=True, config=self._config),
+                lambda: duckdb.connect(str(self.path), read_only=True, config=self.config),
                 deadline,
                 str(self.path),
             )
@@ -289,6 +291,23 @@ def fetch_dicts(
     cursor = con.execute(sql, params or [])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def aggregate(
+    con: duckdb.DuckDBPyConnection, relation: str, expressions: Sequence[str]
+) -> list[Any]:
+    """The values of aggregate `expressions` over `relation`, `AGGREGATES_PER_SCAN` per SELECT.
+
+    One SELECT with thousands of aggregates (a wide table) is slow to plan and can take
+    gigabytes; DuckDB reads only the columns a SELECT names, so a few narrower scans cost less.
+    """
+    values: list[Any] = []
+    for start in range(0, len(expressions), AGGREGATES_PER_SCAN):
+        chunk = expressions[start : start + AGGREGATES_PER_SCAN]
+        row = con.execute(f"SELECT {', '.join(chunk)} FROM {relation}").fetchone()
+        assert row is not None
+        values += row
+    return values
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:

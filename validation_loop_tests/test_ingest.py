@@ -381,3 +381,29 @@ def test_long_format_rejects_item_with_conflicting_features(home, write_batch) -
 def test_missing_file_is_an_error(home, spec, tmp_path: Path) -> None:
     with pytest.raises(ValidationLoopError, match="no such file"):
         ingest_file(home, spec, tmp_path / "nope.csv", "human")
+
+
+def test_the_first_bad_column_of_a_wide_file_is_named(home, tmp_path: Path) -> None:
+    """More columns than one scan takes: the check runs in chunks, in column order."""
+    names = [f"f{i:03d}" for i in range(600)]
+    spec = parse_spec(
+        {
+            "name": "wide",
+            "task": "classification",
+            "label": "y",
+            "columns": {**dict.fromkeys(names, "numeric"), "y": "categorical"},
+        },
+        "test",
+    )
+    save_spec(spec, home.loop("wide").spec_path)
+    rows = [[str(r + c) for c in range(600)] + ["a"] for r in range(5)]
+    rows[3][250], rows[1][520], rows[4][520] = "x250", "x520", "y520"
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join(",".join(row) for row in [[*names, "y"], *rows]) + "\n")
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(home, spec, path, "human")
+    assert "column 'f250', row 4: value 'x250' is not numeric" in str(caught.value)
+    path.write_text(path.read_text().replace("x250", "250"))
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(home, spec, path, "human")
+    assert "column 'f520', row 2: value 'x520' is not numeric (2 rows fail)" in str(caught.value)

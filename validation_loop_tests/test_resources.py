@@ -14,6 +14,7 @@ from validation_loop.resources import (
     fit_threads,
     thread_budget,
 )
+from validation_loop.spec import ResourceSpec
 from validation_loop.warehouse import Warehouse
 
 
@@ -38,10 +39,21 @@ def test_fits_use_one_thread_per_hundred_thousand_rows_within_the_budget() -> No
     assert fit_threads(2, 10_000_000) == 2
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_warehouse_connections_use_the_budget(tmp_path: Path, threads: int) -> None:
-    warehouse = Warehouse(tmp_path / "w.duckdb", threads=threads)
+@pytest.mark.parametrize(("threads", "memory"), [(1, "500MB"), (3, "2GB")])
+def test_warehouse_connections_use_the_loops_resources(
+    tmp_path: Path, threads: int, memory: str
+) -> None:
+    resources = ResourceSpec(threads=threads, duckdb_memory=memory)
+    warehouse = Warehouse(tmp_path / "w.duckdb", resources=resources)
     for connection in (warehouse.write, warehouse.read):
         with connection() as con:
-            row = con.execute("SELECT current_setting('threads')").fetchone()
+            row = con.execute(
+                "SELECT current_setting('threads'), current_setting('memory_limit')"
+            ).fetchone()
             assert row is not None and row[0] == threads
+            assert row[1] == {"500MB": "476.8 MiB", "2GB": "1.8 GiB"}[memory]  # DuckDB's display
+
+
+def test_a_memory_limit_must_name_its_unit() -> None:
+    with pytest.raises(ValueError, match="duckdb_memory"):
+        ResourceSpec(duckdb_memory="lots")

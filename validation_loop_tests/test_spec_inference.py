@@ -6,7 +6,7 @@ import pytest
 
 from validation_loop.errors import SpecError
 from validation_loop.spec import ColumnType, Task
-from validation_loop.spec_inference import infer_spec
+from validation_loop.spec_inference import INFERENCE_ROWS, infer_spec
 
 ROWS = [
     {
@@ -78,3 +78,11 @@ def test_long_format_keeps_annotator_out_of_columns(write_batch) -> None:
     assert "annotator" not in spec.columns
     assert spec.annotations.format == "long"
     assert spec.item_column == "item"
+
+
+def test_types_are_inferred_from_the_first_rows_of_a_large_file(tmp_path) -> None:
+    path = tmp_path / "large.csv"
+    lines = ["amount,label", *(f"{i},{'ab'[i % 2]}" for i in range(INFERENCE_ROWS))]
+    path.write_text("\n".join([*lines, "unknown,a"]) + "\n")
+    spec = infer_spec("t", path, label="label")
+    assert spec.columns["amount"] is ColumnType.numeric  # the last row was never read

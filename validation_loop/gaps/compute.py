@@ -14,7 +14,7 @@ from validation_loop.gaps.bias import bias_findings
 from validation_loop.gaps.coverage import coverage_findings
 from validation_loop.gaps.detection import detection_findings
 from validation_loop.gaps.diversity import diversity_findings
-from validation_loop.gaps.inputs import prepare, sample_size
+from validation_loop.gaps.inputs import prepare, sample_size, sample_sql
 from validation_loop.gaps.joint import JointCounter
 from validation_loop.gaps.marginal import marginal_findings
 from validation_loop.gaps.pairs import choose_pairs
@@ -114,7 +114,10 @@ def _compute(
     columns = inputs.columns
     plan = choose_pairs(inputs.human_sample, columns, spec.max_pairs)
     lap("pairs")
-    edges = human_edges(con, inputs.human, columns.numeric)
+    rows = sample_size(spec)  # bin edges from the human sample: exact when it holds every row
+    edges = human_edges(
+        con, f"({sample_sql(inputs.human, rows, inputs.human_rows, spec.seed)})", columns.numeric
+    )
     human = profile(con, inputs.human, columns, edges, plan.correlation)
     bounds = {c: (human.minimum[c], human.maximum[c]) for c in columns.numeric}
     synthetic = profile(con, inputs.synthetic, columns, edges, plan.correlation, bounds)

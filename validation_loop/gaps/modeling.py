@@ -130,15 +130,19 @@ def load_estimator(path: str) -> BaseEstimator:
     return estimator
 
 
-def boosting(spec: LoopSpec, task: Task) -> BaseEstimator:
+def boosting(spec: LoopSpec, task: Task, classes: int = 2) -> BaseEstimator:
     """The default model: HistGradientBoosting with the spec's settings, no early stopping.
 
     Early stopping would hold out a stratified split, which fails on classes with one row; a
-    fixed number of iterations also makes the cost predictable. Regression uses the spec's loss
-    (absolute error by default).
+    fixed number of iterations also makes the cost predictable. With more than two `classes`
+    each iteration grows one tree per class, so iterations are cut to keep `max_trees`.
+    Regression uses the spec's loss (absolute error by default).
     """
+    iterations = spec.models.max_iter
+    if task is Task.classification and classes > 2:
+        iterations = min(iterations, max(10, spec.models.max_trees // classes))
     settings = {
-        "max_iter": spec.models.max_iter,
+        "max_iter": iterations,
         "learning_rate": spec.models.learning_rate,
         "max_leaf_nodes": spec.models.max_leaf_nodes,
         "early_stopping": False,
@@ -149,12 +153,12 @@ def boosting(spec: LoopSpec, task: Task) -> BaseEstimator:
     return HistGradientBoostingRegressor(loss=spec.models.regression_loss, **settings)
 
 
-def task_model(spec: LoopSpec, frame: pd.DataFrame, columns: Columns) -> Pipeline:
+def task_model(spec: LoopSpec, frame: pd.DataFrame, columns: Columns, classes: int = 2) -> Pipeline:
     """A fresh, unfitted task model: preprocessing and the spec's (or the default) estimator."""
     if spec.models.estimator:
         estimator = clone(load_estimator(spec.models.estimator))
     else:
-        estimator = boosting(spec, spec.task)
+        estimator = boosting(spec, spec.task, classes)
     return Pipeline([("prepare", preprocessor(frame, columns)), ("model", estimator)])
 
 

@@ -13,16 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import numpy as np
 
 from validation_loop.gaps.inputs import Columns
-from validation_loop.warehouse import quote_ident
+from validation_loop.warehouse import aggregate, quote_ident
 
 QUANTILE_STEP = 0.05
-AGGREGATES_PER_SCAN = 400
 
 
 @dataclass(frozen=True)
@@ -39,23 +37,12 @@ class SideProfile:
     out_of_bounds: dict[str, int]
 
 
-def aggregate(
-    con: duckdb.DuckDBPyConnection, relation: str, expressions: Sequence[str]
-) -> list[Any]:
-    """The values of aggregate `expressions` over `relation`, `AGGREGATES_PER_SCAN` per SELECT."""
-    values: list[Any] = []
-    for start in range(0, len(expressions), AGGREGATES_PER_SCAN):
-        chunk = expressions[start : start + AGGREGATES_PER_SCAN]
-        row = con.execute(f"SELECT {', '.join(chunk)} FROM {relation}").fetchone()
-        assert row is not None
-        values += row
-    return values
-
-
 def human_edges(
     con: duckdb.DuckDBPyConnection, relation: str, numeric: list[str]
 ) -> dict[str, list[float]]:
-    """Bin edges per numeric column: the distinct human 5%, 10%, ..., 95% quantiles."""
+    """Bin edges per numeric column: the distinct 5%, 10%, ..., 95% quantiles of `relation`
+    (the human side, or its sample when that is larger than a sample: an exact quantile sorts
+    every row, and the edges only place the bins)."""
     levels = [round(QUANTILE_STEP * k, 2) for k in range(1, int(1 / QUANTILE_STEP))]
     row = aggregate(con, relation, [f"quantile_cont({quote_ident(c)}, {levels})" for c in numeric])
     return {

@@ -104,7 +104,7 @@ def latest_gaps(con: duckdb.DuckDBPyConnection, loop: str) -> list[dict[str, Any
 
 def compare_loop(home: Home, spec: LoopSpec) -> tuple[Comparison, GapResult, str] | None:
     """Compare the loop's current sides, keep the records; None when a side has no batch yet."""
-    warehouse = Warehouse(home.warehouse_path, threads=spec.resources.threads)
+    warehouse = Warehouse(home.warehouse_path, resources=spec.resources)
     with ExitStack() as lock:
         con = lock.enter_context(warehouse.read())
         comparison = current_comparison(con, spec)

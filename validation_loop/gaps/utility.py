@@ -169,13 +169,14 @@ def _fit_predict(
     pooling = pool_classes(y_test, y_train, spec) if classification else None
     if pooling is not None:
         y_train, y_test = pooling.apply(y_train), pooling.apply(y_test)
-    model = task_model(spec, x_train, columns)
+    classes = sorted(set(y_test) | set(y_train)) if classification else []
+    model = task_model(spec, x_train, columns, len(classes))
     name = describe_estimator(model) + scope
     if np.unique(y_train).size < 2:
         model = _constant(preprocessor(x_train, columns), spec.task)
         what = "class" if classification else "value"
         name = f"constant (synthetic has one {what}, {y_train[0]!r})"
-    reference_model = task_model(spec, x_test, columns)
+    reference_model = task_model(spec, x_test, columns, len(classes))
     if np.unique(y_test).size < 2:
         reference_model = _constant(preprocessor(x_test, columns), spec.task)
     counts = pd.Series(y_test).value_counts()
@@ -183,7 +184,6 @@ def _fit_predict(
         folds = StratifiedKFold(spec.models.folds, shuffle=True, random_state=spec.seed)
     else:
         folds = KFold(spec.models.folds, shuffle=True, random_state=spec.seed)
-    classes = sorted(set(y_test) | set(y_train)) if classification else []
     threads = fit_threads(thread_budget(spec.resources.threads), max(len(train), len(test)))
     with limited_threads(threads):
         model.fit(x_train, y_train)
@@ -474,12 +474,14 @@ def _slices(
     half = np.zeros(len(test), dtype=bool)
     half[np.random.default_rng(spec.seed).permutation(len(test))[: len(test) // 2]] = True
     tests = []
-    declared = [c for c in _declared(test, inputs) if _mask(test, c).sum() >= support]
-    for condition in declared:
-        mask = _mask(test, condition)
-        effect, se, p = excess_loss(loss, mask)
-        tests.append(SliceTest(condition, int(mask.sum()), float(mask.mean()), effect, se, p, 0))
-    skip = {_key(c) for c in declared}
+    declared = [(c, mask) for c in _declared(test, inputs) if (mask := _mask(test, c)).any()]
+    for condition, mask in declared:
+        if mask.sum() >= support:
+            effect, se, p = excess_loss(loss, mask)
+            tests.append(
+                SliceTest(condition, int(mask.sum()), float(mask.mean()), effect, se, p, 0)
+            )
+    skip = {_key(c) for c, _ in declared}
     for condition in _searched(test, inputs, loss, half, skip):
         mask = _mask(test, condition)
         effect, se, p = excess_loss(loss[~half], mask[~half])

@@ -19,7 +19,7 @@ from great_expectations.expectations.registry import get_expectation_impl
 
 from validation_loop.errors import SpecError
 from validation_loop.spec import ColumnType, LoopSpec
-from validation_loop.warehouse import quote_ident
+from validation_loop.warehouse import aggregate, quote_ident
 
 GENERATOR = "validation_loop"
 SUITE_FILE = "expectations.json"
@@ -55,9 +55,7 @@ def human_profile(
                 f"CASE WHEN count(DISTINCT {col}) <= {cap} THEN "
                 f"list(DISTINCT {col} ORDER BY {col}) FILTER (WHERE {col} IS NOT NULL) END"
             )
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
-    assert row is not None
-    values = iter(row)
+    values = iter(aggregate(con, relation, parts))
     rows = int(next(values))
     profile: dict[str, dict[str, Any]] = {}
     for column, kind in spec.columns.items():

@@ -309,7 +309,7 @@ def refresh_suite(home: Home, spec: LoopSpec) -> int:
     """Regenerate the suite from the usable human batches (all human rows before any batch was
     validated); edited entries stay. Returns its size."""
     schema = quote_ident(spec.name)
-    with Warehouse(home.warehouse_path, threads=spec.resources.threads).read() as con:
+    with Warehouse(home.warehouse_path, resources=spec.resources).read() as con:
         profile: dict[str, dict[str, Any]] = {}
         if table_exists(con, spec.name, "human"):
             validated = con.execute(
@@ -369,7 +369,7 @@ def validate_batch(
     """
     ensure_suite(home, spec)
     entries = load_suite(home.loop(spec.name).root / SUITE_FILE, spec)
-    warehouse = Warehouse(home.warehouse_path, threads=spec.resources.threads)
+    warehouse = Warehouse(home.warehouse_path, resources=spec.resources)
     with warehouse.read() as con:
         batch = find_batch(con, spec.name, batch_id)
         if batch is None:

@@ -59,9 +59,10 @@ def duckdb_config(resources: ResourceSpec | None = None) -> dict[str, str | int]
     return {"threads": thread_budget(resources.threads), "memory_limit": resources.duckdb_memory}
 
 
-def fit_threads(budget: int, rows: int) -> int:
-    """Threads for one model fit on `rows` rows: one per `ROWS_PER_FIT_THREAD`, within budget."""
-    return max(1, min(budget, rows // ROWS_PER_FIT_THREAD))
+def fit_threads(configured: int | None, rows: int) -> int:
+    """Threads for one model fit on `rows` rows: one per `ROWS_PER_FIT_THREAD`, within the
+    budget (`configured` as for `thread_budget`)."""
+    return max(1, min(thread_budget(configured), rows // ROWS_PER_FIT_THREAD))
 
 
 @contextmanager

@@ -34,7 +34,7 @@ def test_a_bad_environment_setting_is_a_clear_error(monkeypatch, raw: str) -> No
 
 
 def test_fits_use_one_thread_per_hundred_thousand_rows_within_the_budget() -> None:
-    assert fit_threads(8, 5_000) == 1
+    assert fit_threads(8, 5_000) == 1  # the loop sets 8 threads
     assert fit_threads(8, 250_000) == 2
     assert fit_threads(2, 10_000_000) == 2
 

@@ -27,7 +27,7 @@ from validation_loop.gaps.inputs import GapInputs
 from validation_loop.gaps.modeling import boosting, features, head, preprocessor, strongest
 from validation_loop.gaps.profile import aligned_counts
 from validation_loop.gaps.records import Finding
-from validation_loop.resources import fit_threads, limited_threads, thread_budget
+from validation_loop.resources import fit_threads, limited_threads
 from validation_loop.spec import Task
 
 MIN_ROWS = 50
@@ -165,7 +165,7 @@ def detection_findings(inputs: GapInputs) -> list[Finding]:
     rng = np.random.default_rng(spec.seed)
     folds = StratifiedKFold(spec.models.folds, shuffle=True, random_state=spec.seed)
     detector = boosting(spec, Task.classification)
-    threads = fit_threads(thread_budget(spec.resources.threads), len(target))
+    threads = fit_threads(spec.resources.threads, len(target))
     with limited_threads(threads):
         for train, test in folds.split(matrix, target):
             model = clone(detector).fit(matrix[train], target[train])

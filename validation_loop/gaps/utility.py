@@ -52,7 +52,7 @@ from validation_loop.gaps.task_metrics import (
     classification_metrics,
     regression_metrics,
 )
-from validation_loop.resources import fit_threads, limited_threads, thread_budget
+from validation_loop.resources import fit_threads, limited_threads
 from validation_loop.spec import LoopSpec, Task
 
 QUARTILES = [0.25, 0.5, 0.75]
@@ -184,7 +184,7 @@ def _fit_predict(
         folds = StratifiedKFold(spec.models.folds, shuffle=True, random_state=spec.seed)
     else:
         folds = KFold(spec.models.folds, shuffle=True, random_state=spec.seed)
-    threads = fit_threads(thread_budget(spec.resources.threads), max(len(train), len(test)))
+    threads = fit_threads(spec.resources.threads, max(len(train), len(test)))
     with limited_threads(threads):
         model.fit(x_train, y_train)
         if classification:

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
@@ -313,3 +315,34 @@ def test_a_failing_step_shows_its_error(env, spec, home, write_batch, capsys) ->
         "error: churn_compare_batches failed: ValueError: The least populated classes in y "
         "have only 1 member (in step churn__gaps)"
     ) in err
+
+
+def test_a_300_column_table_runs_end_to_end(env, home, tmp_path, capsys) -> None:
+    """init, drop both files in landing, run: every step through Dagster, as a user does."""
+    rng = np.random.default_rng(0)
+    rows, width = 400, 300
+
+    def table(shift: float) -> pd.DataFrame:
+        values = rng.normal(size=(rows, width))
+        values[:, 0] += shift
+        frame = pd.DataFrame(values, columns=[f"x{i:03d}" for i in range(width)])
+        frame["site"] = rng.choice(["a", "b", "c"], size=rows)
+        frame["label"] = np.where(values[:, 1] + rng.normal(size=rows) > 0, "yes", "no")
+        return frame
+
+    human, synthetic = tmp_path / "human.parquet", tmp_path / "synthetic.parquet"
+    table(0.0).to_parquet(human)
+    table(1.0).to_parquet(synthetic)
+    init = ["init", "wide", "--human", str(human), "--label", "label", "--slice", "site"]
+    assert main(init) == 0
+    layout = home.loop("wide")
+    for source, path in (("human", human), ("synthetic", synthetic)):
+        (layout.landing(source) / path.name).write_bytes(path.read_bytes())
+    assert main(["run", "wide"]) == 0
+    assert "2 new" in capsys.readouterr().out
+    report = json.loads(next(home.reports_dir("wide").glob("*.json")).read_text())
+    metrics = {(r["metric"], tuple(r["columns"])): r for r in report["metrics"]}
+    assert metrics[("ks", ("x000",))]["severity"] == "error"  # the planted shift
+    (tested,) = [r for r in report["metrics"] if r["metric"] == "pairs_tested"]
+    assert "2,000 of 45,451" in tested["message"]
+    assert any(r["kind"] == "detection" for r in report["metrics"])

@@ -66,7 +66,14 @@ def fit_threads(configured: int | None, rows: int) -> int:
 
 
 @contextmanager
-def limited_threads(threads: int) -> Iterator[None]:
-    """Cap the OpenMP and BLAS thread pools of this process to `threads` inside the block."""
-    with threadpool_limits(limits=threads):
+def limited_threads(
+    threads: int, openmp_only: bool = False, blas_only: bool = False
+) -> Iterator[None]:
+    """Cap the OpenMP and BLAS thread pools to `threads` inside the block.
+
+    OpenMP's cap holds for the calling thread only, BLAS's for the whole process: a worker
+    thread caps only OpenMP (`openmp_only`) and leaves BLAS to the thread that started it.
+    """
+    api = "openmp" if openmp_only else "blas" if blas_only else None
+    with threadpool_limits(limits=threads, user_api=api):
         yield

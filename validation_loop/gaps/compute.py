@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -14,14 +17,14 @@ from validation_loop.gaps.bias import bias_findings
 from validation_loop.gaps.coverage import coverage_findings
 from validation_loop.gaps.detection import detection_findings
 from validation_loop.gaps.diversity import diversity_findings
-from validation_loop.gaps.inputs import prepare, sample_size, sample_sql
+from validation_loop.gaps.inputs import GapInputs, prepare, sample_size, sample_sql
 from validation_loop.gaps.joint import JointCounter
 from validation_loop.gaps.marginal import marginal_findings
 from validation_loop.gaps.pairs import choose_pairs
 from validation_loop.gaps.pairwise import pairwise_findings
-from validation_loop.gaps.privacy import privacy_findings
+from validation_loop.gaps.privacy import copy_findings, dcr_findings
 from validation_loop.gaps.profile import human_edges, profile
-from validation_loop.gaps.records import SEVERITY_ORDER, GapRecord, grade
+from validation_loop.gaps.records import SEVERITY_ORDER, Finding, GapRecord, grade
 from validation_loop.gaps.utility import utility_findings
 from validation_loop.resources import limited_threads, thread_budget
 from validation_loop.spec import LoopSpec
@@ -80,11 +83,98 @@ def compute_gaps(
 
     The synthetic side is scanned a few times in SQL (profile, duplicates, copies, groups);
     everything else works on samples of at most `sample_size(spec)` rows per side. `release` is
-    called once the connection is no longer needed (before the model checks). Numeric
+    called once the connection is no longer needed (the sample checks may still run). Numeric
     libraries' thread pools are held to the loop's thread budget throughout.
     """
     with limited_threads(thread_budget(spec.resources.threads)):
         return _compute(con, spec, human_sql, synthetic_sql, release)
+
+
+class _SampleChecks:
+    """Utility, detection and DCR: begun in a worker thread beside the statistical checks.
+
+    These need only the samples (model fits, nearest neighbours), while the statistical checks
+    are mostly DuckDB scans. With a budget of two threads or more a worker takes the sample
+    checks one by one on one OpenMP thread while DuckDB gets the rest of the budget; once the
+    statistical checks are done the calling thread takes the checks still waiting, on the rest.
+    BLAS's pool belongs to the whole process, so it stays at one thread while the worker runs.
+    Neither side waits for the other and the run never uses more threads than the budget.
+    """
+
+    def __init__(self, inputs: GapInputs, con: duckdb.DuckDBPyConnection, budget: int) -> None:
+        checks: list[tuple[str, Callable[[GapInputs], list[Finding]]]] = []
+        if inputs.spec.models.enabled:  # longest first, for the best split between threads
+            checks += [("utility", utility_findings), ("detection", detection_findings)]
+        checks.append(("dcr", dcr_findings))
+        self._order = [name for name, _ in checks]
+        self._waiting: queue.SimpleQueue[tuple[str, Callable[[GapInputs], list[Finding]]]] = (
+            queue.SimpleQueue()
+        )
+        for check in checks:
+            self._waiting.put(check)
+        self._found: dict[str, list[Finding]] = {}
+        self.seconds: dict[str, float] = {}
+        self._inputs, self._con, self._budget = inputs, con, budget
+        self._worker: Future[None] | None = None
+        self._blas = ExitStack()
+
+    def __enter__(self) -> _SampleChecks:
+        if self._budget >= 2:
+            self._blas.enter_context(limited_threads(1, blas_only=True))
+            self._con.execute(f"SET threads = {self._budget - 1}")
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sample-checks")
+            self._worker = pool.submit(self._take, _with_threads(self._inputs, 1))
+            pool.shutdown(wait=False)  # the thread ends when the queue is empty
+        return self
+
+    def __exit__(self, *failure: object) -> None:
+        while not self._waiting.empty():  # on failure, start nothing new
+            self._waiting.get_nowait()
+        if self._worker is not None:
+            wait([self._worker])
+        self._blas.close()
+
+    def _take(self, inputs: GapInputs) -> None:
+        """Run waiting checks until none is left, on this thread's share of the budget."""
+        with limited_threads(thread_budget(inputs.spec.resources.threads), openmp_only=True):
+            while True:
+                try:
+                    name, check = self._waiting.get_nowait()
+                except queue.Empty:
+                    return
+                started = time.perf_counter()
+                self._found[name] = check(inputs)
+                self.seconds[name] = round(time.perf_counter() - started, 3)
+
+    def findings(self) -> list[Finding]:
+        """Every check's findings: takes the checks still waiting, then waits for the worker."""
+        if self._worker is None:
+            with limited_threads(self._budget):
+                self._take(self._inputs)
+        else:
+            self._take(_with_threads(self._inputs, self._budget - 1))
+            self._worker.result()
+        return [finding for name in self._order for finding in self._found[name]]
+
+
+def _with_threads(inputs: GapInputs, threads: int) -> GapInputs:
+    """The same inputs with the loop's thread budget set to `threads`."""
+    resources = inputs.spec.resources.model_copy(update={"threads": threads})
+    return replace(inputs, spec=inputs.spec.model_copy(update={"resources": resources}))
+
+
+class _Stopwatch:
+    """Seconds per stage, each from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Close `stage` now."""
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self._started, 3)
+        self._started = now
 
 
 def _compute(
@@ -95,25 +185,33 @@ def _compute(
     release: Callable[[], None] | None,
 ) -> GapResult:
     """`compute_gaps` inside the thread budget."""
-    seconds: dict[str, float] = {}
-    started = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal started
-        now = time.perf_counter()
-        seconds[stage] = round(now - started, 3)
-        started = now
-
+    watch = _Stopwatch()
     inputs = prepare(con, spec, human_sql, synthetic_sql, sample_size(spec))
     if inputs.human_rows == 0 or inputs.synthetic_rows == 0:
         raise NothingToCompare(
             f"loop {spec.name!r}: nothing to compare ({inputs.human_rows} human rows, "
             f"{inputs.synthetic_rows} synthetic rows)"
         )
-    lap("prepare")
-    columns = inputs.columns
+    watch.lap("prepare")
+    with _SampleChecks(inputs, con, thread_budget(spec.resources.threads)) as samples:
+        findings = _statistical(inputs, watch)
+        if release is not None:
+            release()  # the sample checks need no connection: let writers in
+        findings += samples.findings()
+        watch.lap("sample checks (wait)")
+    records = grade(findings, spec.thresholds)
+    records.sort(key=lambda r: (-SEVERITY_ORDER[r.severity], KIND_ORDER.index(r.kind)))
+    watch.lap("grade")
+    return GapResult(
+        records, inputs.human_rows, inputs.synthetic_rows, watch.seconds | samples.seconds
+    )
+
+
+def _statistical(inputs: GapInputs, watch: _Stopwatch) -> list[Finding]:
+    """The checks that scan the relations on the connection (and read the samples)."""
+    con, spec, columns = inputs.con, inputs.spec, inputs.columns
     plan = choose_pairs(inputs.human_sample, columns, spec.max_pairs)
-    lap("pairs")
+    watch.lap("pairs")
     rows = sample_size(spec)  # bin edges from the human sample: exact when it holds every row
     edges = human_edges(
         con, f"({sample_sql(inputs.human, rows, inputs.human_rows, spec.seed)})", columns.numeric
@@ -122,27 +220,17 @@ def _compute(
     bounds = {c: (human.minimum[c], human.maximum[c]) for c in columns.numeric}
     synthetic = profile(con, inputs.synthetic, columns, edges, plan.correlation, bounds)
     joint = JointCounter(inputs)
-    lap("profile")
+    watch.lap("profile")
     findings = marginal_findings(inputs, human, synthetic)
-    lap("marginal")
+    watch.lap("marginal")
     findings += pairwise_findings(inputs, human, synthetic, joint, plan)
-    lap("pairwise")
+    watch.lap("pairwise")
     findings += coverage_findings(inputs, human, synthetic, joint)
-    lap("coverage")
+    watch.lap("coverage")
     findings += diversity_findings(inputs, human, synthetic)
-    lap("diversity")
-    findings += privacy_findings(inputs)
-    lap("privacy")
+    watch.lap("diversity")
+    findings += copy_findings(inputs)
+    watch.lap("copies")
     findings += bias_findings(inputs)
-    lap("bias")
-    if release is not None:
-        release()  # the model checks need only the samples: let writers in
-    if spec.models.enabled:
-        findings += detection_findings(inputs)
-        lap("detection")
-        findings += utility_findings(inputs)
-        lap("utility")
-    records = grade(findings, spec.thresholds)
-    records.sort(key=lambda r: (-SEVERITY_ORDER[r.severity], KIND_ORDER.index(r.kind)))
-    lap("grade")
-    return GapResult(records, inputs.human_rows, inputs.synthetic_rows, seconds)
+    watch.lap("bias")
+    return findings

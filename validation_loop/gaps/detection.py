@@ -18,13 +18,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.base import BaseEstimator, clone
-from sklearn.compose import ColumnTransformer
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from validation_loop.gaps.distances import tv_distance
 from validation_loop.gaps.inputs import GapInputs
-from validation_loop.gaps.modeling import boosting, features, head, preprocessor, strongest
+from validation_loop.gaps.modeling import (
+    boosting,
+    categorical_mask,
+    features,
+    head,
+    preprocessor,
+    strongest,
+)
 from validation_loop.gaps.profile import aligned_counts
 from validation_loop.gaps.records import Finding
 from validation_loop.resources import fit_threads, limited_threads
@@ -76,22 +82,6 @@ def _missed_region(
     return ", ".join(text for _, text in conditions[:3]) or "no single condition stands out"
 
 
-def _blocks(prepare: ColumnTransformer, names: list[str]) -> list[np.ndarray]:
-    """For each original column, the indices of the encoded columns that came from it."""
-    encoded = prepare.get_feature_names_out()
-    blocks = []
-    for name in names:
-        numeric = f"numeric__{name}"
-        mine = [
-            i
-            for i, e in enumerate(encoded)
-            if e in (numeric, f"numeric__missingindicator_{name}")
-            or e.startswith(f"categorical__{name}_")
-        ]
-        blocks.append(np.array(mine, dtype=int))
-    return blocks
-
-
 def separation(data: pd.DataFrame, target: np.ndarray, numeric: list[str]) -> np.ndarray:
     """How well each column alone tells the sides apart, in [0, 1].
 
@@ -117,23 +107,23 @@ def separation(data: pd.DataFrame, target: np.ndarray, numeric: list[str]) -> np
     return out
 
 
-def _block_importance(
+def _column_importance(
     model: BaseEstimator,
     matrix: np.ndarray,
     target: np.ndarray,
-    blocks: list[np.ndarray],
+    positions: np.ndarray,
     repeats: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """AUC lost when one original column (all its encoded columns together) is shuffled."""
+    """AUC lost when one encoded column (one original column each) is shuffled."""
     base = roc_auc_score(target, model.predict_proba(matrix)[:, 1])
-    drops = np.zeros((len(blocks), repeats))
+    drops = np.zeros((len(positions), repeats))
     shuffled = matrix.copy()
-    for index, block in enumerate(blocks):
+    for index, position in enumerate(positions):
         for repeat in range(repeats):
-            shuffled[:, block] = matrix[np.ix_(rng.permutation(len(matrix)), block)]
+            shuffled[:, position] = matrix[rng.permutation(len(matrix)), position]
             drops[index, repeat] = base - roc_auc_score(target, model.predict_proba(shuffled)[:, 1])
-        shuffled[:, block] = matrix[:, block]
+        shuffled[:, position] = matrix[:, position]
     return drops
 
 
@@ -156,23 +146,29 @@ def detection_findings(inputs: GapInputs) -> list[Finding]:
     alone = separation(data, target, columns.numeric)
     kept = strongest(alone, spec.models.max_columns)
     data, alone = data.iloc[:, kept], alone[kept]
-    prepare = preprocessor(data, columns).fit(data)  # unsupervised, so fitting on all is fair
-    matrix = prepare.transform(data)
+    prepare = preprocessor(data, columns, native=True)
+    matrix = prepare.fit_transform(data)  # unsupervised, so fitting on all rows is fair
     measured = strongest(alone, spec.models.importance_columns)
-    blocks = _blocks(prepare, [str(data.columns[i]) for i in measured])
+    encoded = [name.split("__", 1)[1] for name in prepare.get_feature_names_out()]
+    positions = np.array([encoded.index(str(data.columns[i])) for i in measured], dtype=int)
     scores = np.empty(len(target))
     importance = []
     rng = np.random.default_rng(spec.seed)
     folds = StratifiedKFold(spec.models.folds, shuffle=True, random_state=spec.seed)
-    detector = boosting(spec, Task.classification)
+    detector = boosting(spec, Task.classification, categorical_mask(data, columns))
     threads = fit_threads(spec.resources.threads, len(target))
-    with limited_threads(threads):
+    with limited_threads(threads, openmp_only=True):
         for train, test in folds.split(matrix, target):
             model = clone(detector).fit(matrix[train], target[train])
             scores[test] = model.predict_proba(matrix[test])[:, 1]
             importance.append(
-                _block_importance(
-                    model, matrix[test], target[test], blocks, spec.models.importance_repeats, rng
+                _column_importance(
+                    model,
+                    matrix[test],
+                    target[test],
+                    positions,
+                    spec.models.importance_repeats,
+                    rng,
                 )
             )
     auc = float(roc_auc_score(target, scores))

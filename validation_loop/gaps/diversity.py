@@ -69,9 +69,9 @@ def _near_duplicates(inputs: GapInputs) -> list[Finding]:
         return []
     human = inputs.human_sample.iloc[:size]
     encoder = MixedEncoder(columns.numeric, columns.categorical).fit(human)
-    size = max(20, round(size * width_share(encoder.transform(human.iloc[:1]).shape[1])))
-    human = human.iloc[:size]
-    h_dist = nearest_distances(encoder.transform(human), encoder.transform(human), True)
+    size = max(20, round(size * width_share(encoder.width)))
+    encoded = encoder.transform(human.iloc[:size])
+    h_dist = nearest_distances(encoded, encoded, True)
     synthetic = encoder.transform(inputs.synthetic_sample.iloc[:size])
     s_dist = nearest_distances(synthetic, synthetic, True)
     radius = float(np.quantile(h_dist, NEAR_QUANTILE))

@@ -1,9 +1,11 @@
 """What the model checks share: feature frames, preprocessing, the task model from the spec.
 
-Every model sees the same preprocessing: numeric columns imputed with the median (plus missing
-flags), categorical columns one-hot encoded over their 20 most frequent values (rarer and unseen
-categories share one slot), so any scikit-learn estimator works and categories that appear only
-on one side never crash a fit.
+The default models (gradient boosting) see numbers as they are (missing values stay missing, which
+the trees split on) and categories as codes of their 20 most frequent values (rarer categories
+share one code, unseen ones count as missing), split with the trees' own categorical support. A
+model named in the spec sees numbers imputed with the median (plus missing flags) and the same
+categories one-hot encoded, so any scikit-learn estimator works. Either way categories that
+appear only on one side never crash a fit.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from validation_loop.errors import SpecError
 from validation_loop.gaps.inputs import Columns
@@ -79,10 +81,20 @@ def strongest(scores: np.ndarray, limit: int) -> np.ndarray:
     return np.sort(np.argsort(-scores, kind="stable")[:limit])
 
 
-def preprocessor(frame: pd.DataFrame, columns: Columns) -> ColumnTransformer:
-    """Median imputation for numbers, capped one-hot encoding for categories."""
+def preprocessor(frame: pd.DataFrame, columns: Columns, native: bool = False) -> ColumnTransformer:
+    """Numbers then categories. By default median imputation and capped one-hot encoding; with
+    `native`, numbers unchanged and categories as capped ordinal codes (for `boosting`)."""
     numeric = [c for c in frame.columns if c in columns.numeric]
     categorical = [c for c in frame.columns if c not in columns.numeric]
+    if native:
+        encoder = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            max_categories=MAX_CATEGORIES,
+        )
+        return ColumnTransformer(
+            [("numeric", "passthrough", numeric), ("categorical", encoder, categorical)]
+        )
     return ColumnTransformer(
         [
             (
@@ -111,6 +123,12 @@ def preprocessor(frame: pd.DataFrame, columns: Columns) -> ColumnTransformer:
     )
 
 
+def categorical_mask(frame: pd.DataFrame, columns: Columns) -> list[bool]:
+    """Which outputs of `preprocessor(frame, columns, native=True)` are category codes."""
+    numeric = sum(c in columns.numeric for c in frame.columns)
+    return [False] * numeric + [True] * (len(frame.columns) - numeric)
+
+
 def load_estimator(path: str) -> BaseEstimator:
     """The estimator a spec names: `module:callable` or `module.Class`, called with no arguments."""
     module_name, _, attribute = path.partition(":") if ":" in path else path.rpartition(".")
@@ -130,9 +148,12 @@ def load_estimator(path: str) -> BaseEstimator:
     return estimator
 
 
-def boosting(spec: LoopSpec, task: Task, classes: int = 2) -> BaseEstimator:
+def boosting(
+    spec: LoopSpec, task: Task, categorical: list[bool], classes: int = 2
+) -> BaseEstimator:
     """The default model: HistGradientBoosting with the spec's settings, no early stopping.
 
+    `categorical` marks the inputs that are category codes (see `categorical_mask`).
     Early stopping would hold out a stratified split, which fails on classes with one row; a
     fixed number of iterations also makes the cost predictable. With more than two `classes`
     each iteration grows one tree per class, so iterations are cut to keep `max_trees`.
@@ -147,6 +168,7 @@ def boosting(spec: LoopSpec, task: Task, classes: int = 2) -> BaseEstimator:
         "max_leaf_nodes": spec.models.max_leaf_nodes,
         "early_stopping": False,
         "random_state": spec.seed,
+        "categorical_features": categorical if any(categorical) else None,
     }
     if task is Task.classification:
         return HistGradientBoostingClassifier(**settings)
@@ -157,9 +179,9 @@ def task_model(spec: LoopSpec, frame: pd.DataFrame, columns: Columns, classes: i
     """A fresh, unfitted task model: preprocessing and the spec's (or the default) estimator."""
     if spec.models.estimator:
         estimator = clone(load_estimator(spec.models.estimator))
-    else:
-        estimator = boosting(spec, spec.task, classes)
-    return Pipeline([("prepare", preprocessor(frame, columns)), ("model", estimator)])
+        return Pipeline([("prepare", preprocessor(frame, columns)), ("model", estimator)])
+    estimator = boosting(spec, spec.task, categorical_mask(frame, columns), classes)
+    return Pipeline([("prepare", preprocessor(frame, columns, native=True)), ("model", estimator)])
 
 
 def labels(frame: pd.DataFrame, columns: Columns) -> np.ndarray:

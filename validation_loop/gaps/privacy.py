@@ -31,8 +31,8 @@ def _holdout_sql(seed: int) -> str:
     return f"hash(_batch_id, _row, {int(seed) + 1}) % 100 < {int(HOLDOUT_SHARE * 100)}"
 
 
-def _copies(inputs: GapInputs) -> list[Finding]:
-    """Exact copies: synthetic rows equal to a human row, against the holdout's rate."""
+def copy_findings(inputs: GapInputs) -> list[Finding]:
+    """Exact copies: synthetic rows equal to a human row, against the holdout's rate (SQL)."""
     columns = inputs.columns.compared
     match = " AND ".join(
         f"q.{quote_ident(c)} IS NOT DISTINCT FROM r.{quote_ident(c)}" for c in columns
@@ -65,7 +65,7 @@ def _copies(inputs: GapInputs) -> list[Finding]:
     ]
 
 
-def _dcr(inputs: GapInputs) -> list[Finding]:
+def dcr_findings(inputs: GapInputs) -> list[Finding]:
     """Median distance to the closest human row, synthetic against the human holdout."""
     columns = inputs.columns
     human = inputs.human_sample
@@ -77,7 +77,7 @@ def _dcr(inputs: GapInputs) -> list[Finding]:
     if len(reference) < 10 or len(holdout) < 10 or len(synthetic) < 10:
         return []
     encoder = MixedEncoder(columns.numeric, columns.categorical).fit(reference)
-    share = width_share(encoder.transform(reference.iloc[:1]).shape[1])
+    share = width_share(encoder.width)
     if share < 1:
         queries = max(10, round(DCR_QUERY_ROWS * share))
         reference = reference.iloc[: max(10, round(DCR_REFERENCE_ROWS * share**2))]
@@ -109,8 +109,3 @@ def _dcr(inputs: GapInputs) -> list[Finding]:
             "a human row",
         ),
     ]
-
-
-def privacy_findings(inputs: GapInputs) -> list[Finding]:
-    """Exact copies and DCR."""
-    return [*_copies(inputs), *_dcr(inputs)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from validation_loop.gaps.inputs import sample_sql
 from validation_loop.quality.results import usable_batches
 from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import quote_ident, quote_literal, table_exists
@@ -56,11 +57,11 @@ def _usable(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> list[tuple[str, s
 
 
 def seeded_sample(con: duckdb.DuckDBPyConnection, spec: LoopSpec, sql: str) -> pd.DataFrame:
-    """A seeded sample of a relation, at most `sample_rows` rows, as a DataFrame."""
-    return con.execute(
-        f"SELECT * FROM ({sql}) USING SAMPLE reservoir({spec.sample_rows} ROWS) "
-        f"REPEATABLE ({spec.seed})"
-    ).df()
+    """A seeded sample of a relation (with `_batch_id`, `_row`), at most `sample_rows` rows,
+    without those two columns: the rows the gap checks sample, by the same seeded hash."""
+    row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
+    total = int(row[0]) if row else 0
+    return con.execute(sample_sql(f"({sql})", spec.sample_rows, total, spec.seed)).df()
 
 
 def human_truth(con: duckdb.DuckDBPyConnection, spec: LoopSpec) -> str | None:

@@ -185,7 +185,7 @@ def _fit_predict(
     else:
         folds = KFold(spec.models.folds, shuffle=True, random_state=spec.seed)
     threads = fit_threads(spec.resources.threads, max(len(train), len(test)))
-    with limited_threads(threads):
+    with limited_threads(threads, openmp_only=True):
         model.fit(x_train, y_train)
         if classification:
             synthetic = _aligned_proba(model.predict_proba(x_test), model.classes_, classes)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from validation_loop.errors import BatchRejected, ConfigError, SpecError, ValidationLoopError
-from validation_loop.home import HOME_ENV, SOURCES, Home
+from validation_loop.home import HOME_ENV, SOURCES, Home, LoopNameError, check_loop_name
 from validation_loop.spec import LoopSpec, Task, load_spec, save_spec
 
 if TYPE_CHECKING:
@@ -27,8 +27,9 @@ class UsageError(ValidationLoopError):
     """A command that cannot go on because of what the user asked."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    """The argument parser, with an example under every command's --help."""
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with an example under every command's --help; a command that
+    works on one loop takes it as the positional `name`, checked before anything runs."""
     parser = argparse.ArgumentParser(
         prog="validation-loop",
         description="Compare synthetic batches with human-labelled batches, in DuckDB and Dagster.",
@@ -79,14 +80,16 @@ def _parser() -> argparse.ArgumentParser:
 
     run = command(
         "run",
-        "Ingest everything waiting in landing/ and materialise the loop's assets.",
+        "Ingest everything waiting in landing/ and materialise the loop's assets; exits 2 if a "
+        "landing file is rejected (the rest of the loop still runs).",
         "validation-loop run churn",
     )
     run.add_argument("name", help="loop name")
     run.add_argument(
         "--fail-on",
         choices=["warn", "error"],
-        help="exit 3 when the report has a gap at or above this severity (for CI)",
+        help="exit 3 when the report has a gap at or above this severity (for CI; a rejected "
+        "landing file's exit 2 comes first)",
     )
 
     report = command(
@@ -180,10 +183,12 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
 
 
 def _print_outcomes(outcomes: Sequence[FileOutcome]) -> int:
-    """Print one line per file; return how many were rejected."""
+    """Print one line per file; return how many were rejected (a skipped file is not)."""
     rejected = 0
     for outcome in outcomes:
-        if outcome.error is not None:
+        if outcome.skipped is not None:
+            print(f"skipped {outcome.skipped}", file=sys.stderr)
+        elif outcome.error is not None:
             rejected += 1
             print(f"rejected {outcome.error}", file=sys.stderr)
         else:
@@ -207,6 +212,12 @@ def _print_outcomes(outcomes: Sequence[FileOutcome]) -> int:
     return rejected
 
 
+def _print_rejected_count(home: Home, name: str, rejected: int) -> None:
+    """The closing line after files were rejected: how many, and where they are kept."""
+    quarantine = home.loop(name).quarantine
+    print(f"{rejected} file(s) rejected; kept in {quarantine} with .error.json", file=sys.stderr)
+
+
 def cmd_ingest(home: Home, args: argparse.Namespace) -> int:
     """Ingest files through the loop's ingest job."""
     from validation_loop.defs.runs import LoopRunner, dagster_instance
@@ -219,16 +230,14 @@ def cmd_ingest(home: Home, args: argparse.Namespace) -> int:
     outcomes = runner.ingest(((args.source, f) for f in args.files), args.generator_version)
     rejected = _print_outcomes(outcomes)
     if rejected:
-        quarantine = home.loop(args.name).quarantine
-        print(
-            f"{rejected} file(s) rejected; kept in {quarantine} with .error.json", file=sys.stderr
-        )
+        _print_rejected_count(home, args.name, rejected)
         return EXIT_USER_ERROR
     return EXIT_OK
 
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
-    """Ingest landing files, then rebuild the inventory and compare the two sides."""
+    """Ingest landing files, then rebuild the inventory and compare the two sides; EXIT_USER_ERROR
+    when a landing file was rejected, else the report summary's code."""
     from validation_loop.defs.runs import LoopRunner, dagster_instance
     from validation_loop.inventory import loop_inventory
     from validation_loop.landing import landing_files
@@ -250,7 +259,11 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
         f"{len(report['synthetic_batches'])} synthetic batch(es), {report['synthetic_rows']} rows; "
         f"{len(report['rejected_files'])} file(s) in quarantine"
     )
-    return _print_report_summary(home, args.name, args.fail_on)
+    code = _print_report_summary(home, args.name, args.fail_on)
+    if rejected:
+        _print_rejected_count(home, args.name, rejected)
+        return EXIT_USER_ERROR
+    return code
 
 
 def _print_report_summary(home: Home, name: str, fail_on: str | None) -> int:
@@ -423,11 +436,13 @@ COMMANDS: dict[str, Callable[[Home, argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `validation-loop`; returns the exit code."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     home = Home.from_env(args.home)
     try:
+        if "name" in vars(args):
+            check_loop_name(args.name)
         return COMMANDS[args.command](home, args)
-    except (SpecError, BatchRejected, UsageError, ConfigError) as exc:
+    except (SpecError, BatchRejected, UsageError, ConfigError, LoopNameError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except ValidationLoopError as exc:

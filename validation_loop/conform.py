@@ -1,7 +1,13 @@
 """Check a staged batch against the loop spec and build the SQL that casts it to the spec's types.
 
 Every check is one SQL scan over the staging table; the first failure found becomes a
-`Rejection` naming the column, the row (1-based data row) and the offending value.
+`Rejection` naming the column, the row (1-based data row) and the offending value. A value the
+cast keeps but changes (a NaN stored as missing, an offset converted to UTC) is counted per
+column as a `ValueChange` and becomes a warning on the batch.
+
+Time zones: a datetime value that carries a UTC offset or a zone name (`+02:00`, `Z`, `UTC`,
+`EST`) is converted to UTC; a value without one is stored as written; a column mixing the two is
+rejected. Parquet timestamps adjusted to UTC are stored in UTC. The warehouse holds TIMESTAMP.
 """
 
 from __future__ import annotations
@@ -33,6 +39,50 @@ _NUMERIC_TYPES = (
 )
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
+# A time of day followed by an offset or `Z`/`UTC`/`GMT`: the suffixes DuckDB's TIMESTAMP cast
+# accepts and drops (zone names such as `EST` fail that cast and parse only as TIMESTAMPTZ).
+_OFFSET = r"(?i):[0-9]{2}(:[0-9]{2}(\.[0-9]*)?)?\s*(z|utc|gmt|[+-][0-9]{1,2}(:?[0-9]{2}){0,2})$"
+_BELOW_MICROSECOND = r":[0-9]{2}\.[0-9]{6}[0-9]*[1-9]"
+_NONZERO_MANTISSA = r"^[+-]?[0-9]*\.?[0-9]*[1-9]"
+
+CHANGES = {
+    "non_finite": "NaN, infinite or out-of-range value(s) stored as missing",
+    "underflow": "value(s) too close to zero for a double stored as 0",
+    "to_utc": "value(s) with a UTC offset or time zone converted to UTC",
+    "sub_microsecond": "value(s) with digits below a microsecond truncated to microseconds",
+}  # every kind of change a cast makes to a value it keeps, as the warning words it
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    """Values of one column the loop changed on the way in: how, how many, and the first row."""
+
+    column: str
+    kind: str
+    count: int
+    first_row: int
+
+    def describe(self) -> str:
+        """The warning: `column 'age': 3 NaN, infinite ... stored as missing (first at row 2)`."""
+        return (
+            f"column {self.column!r}: {self.count} {CHANGES[self.kind]} "
+            f"(first at row {self.first_row})"
+        )
+
+
+@dataclass(frozen=True)
+class ColumnCast:
+    """SQL that parses one staged column as its spec type.
+
+    `parsed` is NULL where a non-null value does not parse; `stored` is what the warehouse
+    keeps; `changes` maps a kind of `CHANGES` to SQL true where the stored value differs from
+    the file's; `naive` (text datetimes) is SQL true where a parsed value has no offset.
+    """
+
+    parsed: str
+    stored: str
+    changes: dict[str, str] = field(default_factory=dict)
+    naive: str | None = None
 
 
 @dataclass
@@ -42,6 +92,7 @@ class ConformedBatch:
     values: dict[str, str]
     warnings: list[str] = field(default_factory=list)
     annotator_column: str | None = None
+    changes: list[ValueChange] = field(default_factory=list)
 
 
 def _is_numeric(sql_type: str) -> bool:
@@ -49,8 +100,70 @@ def _is_numeric(sql_type: str) -> bool:
     return sql_type.upper().startswith(_NUMERIC_TYPES)
 
 
-def cast_sql(column: str, staged_type: str, target: ColumnType) -> tuple[str, str]:
-    """SQL that parses one staged column as `target`: (parsed value, stored value).
+def _numeric_cast(col: str, staged: str, text: str) -> ColumnCast:
+    """Numbers as DOUBLE; NaN and infinities (also overflow such as 1e309) become missing."""
+    from_text = not (_is_numeric(staged) or staged == "BOOLEAN")
+    parsed = f"TRY_CAST(trim({text}) AS DOUBLE)" if from_text else f"CAST({col} AS DOUBLE)"
+    changes = {"non_finite": f"({parsed} IS NOT NULL AND NOT isfinite({parsed}))"}
+    if from_text:  # a decimal string can also be too small for a double
+        mantissa = quote_literal(_NONZERO_MANTISSA)
+        changes["underflow"] = (
+            f"CASE WHEN {parsed} = 0 THEN regexp_matches(trim({text}), {mantissa}) ELSE false END"
+        )
+    return ColumnCast(parsed, f"CASE WHEN isfinite({parsed}) THEN {parsed} END", changes)
+
+
+def _boolean_cast(col: str, staged: str, text: str) -> ColumnCast:
+    """Booleans from BOOLEAN, 1/0, or the words of `_TRUE` and `_FALSE`."""
+    if staged == "BOOLEAN":
+        return ColumnCast(col, col)
+    if _is_numeric(staged):
+        parsed = f"CASE WHEN {col} = 1 THEN true WHEN {col} = 0 THEN false END"
+    else:
+        trues = ", ".join(quote_literal(v) for v in _TRUE)
+        falses = ", ".join(quote_literal(v) for v in _FALSE)
+        parsed = (
+            f"CASE WHEN lower(trim({text})) IN ({trues}) THEN true "
+            f"WHEN lower(trim({text})) IN ({falses}) THEN false END"
+        )
+    return ColumnCast(parsed, parsed)
+
+
+def _datetime_cast(col: str, staged: str, text: str) -> ColumnCast:
+    """Timestamps: instants with an offset or zone in UTC, values without one as written."""
+    if staged == "TIMESTAMP WITH TIME ZONE":
+        parsed = f"timezone('UTC', {col})"
+        return ColumnCast(parsed, parsed)
+    if staged.startswith(("TIMESTAMP", "DATE")):
+        parsed = f"CAST({col} AS TIMESTAMP)"
+        changes = (
+            {"sub_microsecond": f"({col} IS NOT NULL AND epoch_ns({col}) % 1000 <> 0)"}
+            if staged == "TIMESTAMP_NS"
+            else {}
+        )
+        return ColumnCast(parsed, parsed, changes)
+    value = f"trim({text})"
+    naive = f"TRY_CAST({value} AS TIMESTAMP)"
+    zoned = f"TRY_CAST({value} AS TIMESTAMPTZ)"
+    has_zone = (  # the slower TIMESTAMPTZ cast only where the TIMESTAMP cast fails
+        f"(CASE WHEN {naive} IS NULL THEN {zoned} IS NOT NULL "
+        f"ELSE regexp_matches({value}, {quote_literal(_OFFSET)}) END)"
+    )
+    parsed = f"CASE WHEN {has_zone} THEN timezone('UTC', {zoned}) ELSE {naive} END"
+    below = f"regexp_matches({value}, {quote_literal(_BELOW_MICROSECOND)})"
+    return ColumnCast(
+        parsed,
+        parsed,
+        {
+            "to_utc": has_zone,
+            "sub_microsecond": f"(CASE WHEN contains({value}, '.') THEN {below} ELSE false END)",
+        },
+        naive=f"({naive} IS NOT NULL AND NOT {has_zone})",
+    )
+
+
+def cast_sql(column: str, staged_type: str, target: ColumnType) -> ColumnCast:
+    """SQL that parses one staged column as `target`, and finds the values it changes.
 
     A value fails to cast where the source is not null but the parsed value is.
     """
@@ -58,33 +171,12 @@ def cast_sql(column: str, staged_type: str, target: ColumnType) -> tuple[str, st
     staged = staged_type.upper()
     text = col if staged == "VARCHAR" else f"CAST({col} AS VARCHAR)"
     if target is ColumnType.numeric:
-        parsed = (
-            f"CAST({col} AS DOUBLE)"
-            if _is_numeric(staged) or staged == "BOOLEAN"
-            else f"TRY_CAST(trim({text}) AS DOUBLE)"
-        )
-        return parsed, f"CASE WHEN isfinite({parsed}) THEN {parsed} END"
+        return _numeric_cast(col, staged, text)
     if target is ColumnType.boolean:
-        if staged == "BOOLEAN":
-            return col, col
-        if _is_numeric(staged):
-            parsed = f"CASE WHEN {col} = 1 THEN true WHEN {col} = 0 THEN false END"
-        else:
-            trues = ", ".join(quote_literal(v) for v in _TRUE)
-            falses = ", ".join(quote_literal(v) for v in _FALSE)
-            parsed = (
-                f"CASE WHEN lower(trim({text})) IN ({trues}) THEN true "
-                f"WHEN lower(trim({text})) IN ({falses}) THEN false END"
-            )
-        return parsed, parsed
+        return _boolean_cast(col, staged, text)
     if target is ColumnType.datetime:
-        parsed = (
-            f"CAST({col} AS TIMESTAMP)"
-            if staged.startswith(("TIMESTAMP", "DATE"))
-            else f"TRY_CAST(trim({text}) AS TIMESTAMP)"
-        )
-        return parsed, parsed
-    return text, text
+        return _datetime_cast(col, staged, text)
+    return ColumnCast(text, text)
 
 
 def _required_columns(spec: LoopSpec, source: Source) -> list[str]:
@@ -139,8 +231,8 @@ def conform(
     casts = {c: cast_sql(c, present[c], spec.columns[c]) for c in stored}
     if annotator is not None:
         casts[annotator] = cast_sql(annotator, present[annotator], ColumnType.text)
-    _reject_bad_casts(con, casts, spec, file_name)
-    values = {c: stored_sql for c, (_, stored_sql) in casts.items()}
+    changes = _check_values(con, casts, spec, file_name)
+    values = {c: cast.stored for c, cast in casts.items()}
     _reject_missing_keys(con, values, spec, annotator, file_name)
     if long_format:
         assert spec.item_column is not None and annotator is not None
@@ -156,40 +248,105 @@ def conform(
         _reject_duplicates(
             con, [values[spec.id_column]], [spec.id_column], "duplicate_id", file_name
         )
-    return ConformedBatch(values, warnings, annotator)
+    warnings += [change.describe() for change in changes]
+    return ConformedBatch(values, warnings, annotator, changes)
 
 
-def _reject_bad_casts(
+@dataclass(frozen=True)
+class _Tally:
+    """How many staged rows meet a condition, and the first of them (its rowid)."""
+
+    count: int
+    first: int | None
+
+
+def _check_values(
     con: duckdb.DuckDBPyConnection,
-    casts: dict[str, tuple[str, str]],
+    casts: dict[str, ColumnCast],
     spec: LoopSpec,
     file_name: str,
-) -> None:
-    """A scan counting, per column, the values that do not cast; reject on the first."""
+) -> list[ValueChange]:
+    """One scan (per chunk of columns) counting, per column, the values that do not cast, the
+    values the cast changes and the datetimes without an offset. Rejects on the first column
+    with a bad value, then on a column mixing offsets with none; returns the changes."""
+    conditions: dict[tuple[str, str], str] = {}
+    for column, cast in casts.items():
+        conditions[column, "bad"] = f"({quote_ident(column)} IS NOT NULL AND {cast.parsed} IS NULL)"
+        conditions.update({(column, kind): sql for kind, sql in cast.changes.items()})
+        if cast.naive is not None:
+            conditions[column, "naive"] = cast.naive
     parts = []
-    for column, (parsed, _) in casts.items():
-        bad = f"({quote_ident(column)} IS NOT NULL AND {parsed} IS NULL)"
-        parts += [f"count(*) FILTER (WHERE {bad})", f"min(rowid) FILTER (WHERE {bad})"]
+    for sql in conditions.values():
+        parts += [f"count(*) FILTER (WHERE {sql})", f"min(rowid) FILTER (WHERE {sql})"]
     row = aggregate(con, "stage", parts)
-    for index, column in enumerate(casts):
-        count, first = row[2 * index : 2 * index + 2]
-        if count:
-            found = con.execute(
-                f"SELECT CAST({quote_ident(column)} AS VARCHAR) FROM stage WHERE rowid = ?",
-                [first],
-            ).fetchone()
-            value = found[0] if found else None
-            expected = spec.columns[column].value if column in spec.columns else "text"
-            more = f" ({count} rows fail)" if count > 1 else ""
-            raise BatchRejected(
-                file_name,
-                Rejection(
-                    "bad_value",
-                    f"value {value!r} is not {expected}{more}",
-                    column=column,
-                    row=int(first) + 1,
-                ),
-            )
+    tallies = {key: _Tally(int(row[2 * i]), row[2 * i + 1]) for i, key in enumerate(conditions)}
+    for column in casts:
+        _reject_bad_value(con, column, tallies[column, "bad"], spec, file_name)
+    for column, cast in casts.items():
+        if cast.naive is not None:
+            zoned, naive = tallies[column, "to_utc"], tallies[column, "naive"]
+            _reject_mixed_zones(con, column, zoned, naive, file_name)
+    return [
+        ValueChange(column, kind, tally.count, tally.first + 1)
+        for (column, kind), tally in tallies.items()
+        if kind in CHANGES and tally.count and tally.first is not None
+    ]
+
+
+def _staged_text(con: duckdb.DuckDBPyConnection, column: str, rowid: int) -> str | None:
+    """One staged value as text (for a message)."""
+    found = con.execute(
+        f"SELECT CAST({quote_ident(column)} AS VARCHAR) FROM stage WHERE rowid = ?", [rowid]
+    ).fetchone()
+    return found[0] if found else None
+
+
+def _reject_bad_value(
+    con: duckdb.DuckDBPyConnection, column: str, bad: _Tally, spec: LoopSpec, file_name: str
+) -> None:
+    """Reject when a column has values that do not cast; name the first."""
+    if not bad.count or bad.first is None:
+        return
+    value = _staged_text(con, column, bad.first)
+    expected = spec.columns[column].value if column in spec.columns else "text"
+    more = f" ({bad.count} rows fail)" if bad.count > 1 else ""
+    raise BatchRejected(
+        file_name,
+        Rejection(
+            "bad_value",
+            f"value {value!r} is not {expected}{more}",
+            column=column,
+            row=bad.first + 1,
+        ),
+    )
+
+
+def _reject_mixed_zones(
+    con: duckdb.DuckDBPyConnection, column: str, zoned: _Tally, naive: _Tally, file_name: str
+) -> None:
+    """Reject a datetime column where some values carry a UTC offset and some do not: the
+    instant a value without one means cannot be told. Names the first value that breaks the
+    column's first pattern."""
+    if zoned.first is None or naive.first is None:
+        return
+    with_zone = _staged_text(con, column, zoned.first)
+    without = _staged_text(con, column, naive.first)
+    if naive.first > zoned.first:
+        row, other = naive.first + 1, zoned.first + 1
+        clash = f"value {without!r} has no UTC offset, but row {other} has one ({with_zone!r})"
+    else:
+        row, other = zoned.first + 1, naive.first + 1
+        clash = f"value {with_zone!r} has a UTC offset, but row {other} has none ({without!r})"
+    raise BatchRejected(
+        file_name,
+        Rejection(
+            "mixed_time_zones",
+            f"{clash}; give every value of the column an offset, or none "
+            f"({zoned.count} with, {naive.count} without)",
+            column=column,
+            row=row,
+        ),
+    )
 
 
 def _reject_missing_keys(

@@ -120,13 +120,16 @@ def run_demo(
     rounds: int,
     echo: Callable[[str], None],
     instance: dg.DagsterInstance | None = None,
+    choose_next: Callable[[LoopLayout, str], str] | None = None,
 ) -> list[Round]:
     """Ingest the human batches, then generate -> validate -> feedback -> accept, `rounds` times
     or until no config change is left to make; a round whose score falls below the best one by
     more than the noise is rolled back (the best version made current) and ends the demo.
 
     Runs go to `instance` (default: the home's Dagster instance). The last round's proposal is
-    left waiting for a person.
+    left waiting for a person. `choose_next(layout, proposal)` names the version to accept
+    after a round (default: the proposal, as a person accepting it would); tests use it to
+    accept a version that must make the next round worse.
     """
     from validation_loop.defs.runs import LoopRunner, dagster_instance
     from validation_loop.landing import landing_files
@@ -186,6 +189,6 @@ def run_demo(
             )
             break
         if number < rounds:
-            accept(layout, proposal, by="demo")
+            accept(layout, choose_next(layout, proposal) if choose_next else proposal, by="demo")
     echo(f"current generator config: {current_version(layout)}")
     return done

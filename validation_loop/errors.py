@@ -1,4 +1,4 @@
-"""Errors a user can act on: a bad spec, a rejected batch, a busy warehouse."""
+"""Errors a user can act on: a bad spec, a rejected batch, a vanished file, a busy warehouse."""
 
 from __future__ import annotations
 
@@ -58,6 +58,15 @@ class BatchRejected(ValidationLoopError):
         self.file_name = file_name
         self.rejection = rejection
         super().__init__(f"{file_name}: {rejection.located()}")
+
+
+class FileVanished(ValidationLoopError):
+    """A batch file that was moved or deleted (by another process, or an earlier file of the same
+    command) before it could be read: skipped, neither stored nor quarantined."""
+
+    def __init__(self, file_name: str) -> None:
+        self.file_name = file_name
+        super().__init__(f"{file_name}: no such file (moved or deleted before it could be read)")
 
 
 class ConfigError(ValidationLoopError):

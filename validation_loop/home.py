@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from validation_loop.errors import ValidationLoopError
+from validation_loop.spec import LOOP_NAME_PATTERN
+
 Source = Literal["human", "synthetic"]
 SOURCES: tuple[Source, ...] = ("human", "synthetic")
 HOME_ENV = "VALIDATION_LOOP_HOME"
+
+
+class LoopNameError(ValidationLoopError):
+    """A loop name that `loop.yaml` would refuse (and that could lead out of the home)."""
+
+
+def check_loop_name(name: str) -> str:
+    """Return `name` if it is a valid loop name, else raise `LoopNameError` saying what is."""
+    if re.fullmatch(LOOP_NAME_PATTERN, name) is None:
+        raise LoopNameError(
+            f"invalid loop name {name!r}: a loop name is a lower-case letter followed by up to "
+            "62 lower-case letters, digits or underscores (e.g. churn_v2)"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -90,8 +108,9 @@ class Home:
         return self.root / "reports" / loop
 
     def loop(self, name: str) -> LoopLayout:
-        """The layout of the loop called `name` (it need not exist yet)."""
-        return LoopLayout(self.loops_dir / name)
+        """The layout of the loop called `name` (it need not exist yet); `LoopNameError` if
+        the name is not valid, so no loop folder lies outside `loops/`."""
+        return LoopLayout(self.loops_dir / check_loop_name(name))
 
     def loop_names(self) -> list[str]:
         """Names of the loops that have a `loop.yaml`, sorted."""

@@ -3,23 +3,26 @@
 A file is staged and checked in a private in-memory DuckDB, so a bad file never touches the
 warehouse. A good one is written in one transaction under the warehouse lock and moved to
 `archive/`; a bad one moves to `quarantine/` with `<file>.error.json` and a row in the
-`rejections` table. The batch id comes from the file's content, so re-ingesting is a no-op.
+`rejections` table (a name too long to take `.error.json` is shortened with a hash). The batch
+id comes from the file's content, so re-ingesting is a no-op. A file that disappears while it is
+being ingested raises `FileVanished`: nothing is stored and nothing quarantined.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from validation_loop.conform import ConformedBatch, conform
-from validation_loop.errors import BatchRejected, Rejection, ValidationLoopError
+from validation_loop.conform import ConformedBatch, ValueChange, conform
+from validation_loop.errors import BatchRejected, FileVanished, Rejection, ValidationLoopError
 from validation_loop.feedback.versions import current_version
 from validation_loop.home import SOURCES, Home, LoopLayout, Source
 from validation_loop.readers import stage
@@ -28,6 +31,8 @@ from validation_loop.spec import LoopSpec, Task
 from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident, quote_literal
 
 SIDECAR_SUFFIX = ".meta.json"
+ERROR_SUFFIX = ".error.json"
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, Btrfs, APFS)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,13 @@ class BatchRecord:
     generator_version: str | None
     warnings: list[str]
     ingested_at: datetime
+    value_changes: list[ValueChange]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> BatchRecord:
+        """The record of a `batches` row."""
+        changes = [ValueChange(**change) for change in row["value_changes"] or []]
+        return cls(**{**row, "value_changes": changes})
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a JSON-ready mapping."""
@@ -94,13 +106,17 @@ def resolve_generator_version(
         return None
     if flag:
         return flag
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
+    sidecar = sidecar_of(path)
+    if sidecar is not None:
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BatchRejected(
                 path.name, Rejection("bad_sidecar", f"{sidecar.name} is not valid JSON: {exc}")
+            ) from None
+        except OSError as exc:
+            raise BatchRejected(
+                path.name, Rejection("bad_sidecar", f"cannot read {sidecar.name}: {exc.strerror}")
             ) from None
         version = meta.get("generator_version") if isinstance(meta, dict) else None
         if version:
@@ -108,12 +124,24 @@ def resolve_generator_version(
     return current_version(layout)
 
 
+def sidecar_of(path: Path) -> Path | None:
+    """The file's `<name>.meta.json` beside it, if there is one; a name too long for the file
+    system has none."""
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    try:
+        return sidecar if sidecar.is_file() else None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            return None
+        raise
+
+
 def find_batch(con: duckdb.DuckDBPyConnection, loop: str, batch_id: str) -> BatchRecord | None:
     """The stored batch with this id, if any."""
     rows = fetch_dicts(
         con, "SELECT * FROM batches WHERE loop = ? AND batch_id = ?", [loop, batch_id]
     )
-    return BatchRecord(**rows[0]) if rows else None
+    return BatchRecord.from_row(rows[0]) if rows else None
 
 
 def ingest_file(
@@ -124,13 +152,17 @@ def ingest_file(
     generator_version: str | None = None,
     progress: bool = False,
 ) -> IngestOutcome:
-    """Ingest one file into the warehouse; raise `BatchRejected` after quarantining a bad one."""
+    """Ingest one file into the warehouse; raise `BatchRejected` after quarantining a bad one,
+    `FileVanished` if the file is gone before it is read."""
     layout = home.loop(spec.name)
     layout.create()
-    if not path.is_file():
-        raise ValidationLoopError(f"{path}: no such file")
     warehouse = Warehouse(home.warehouse_path)
-    sha = file_sha256(path)
+    try:
+        sha = file_sha256(path)
+    except FileNotFoundError:
+        raise FileVanished(path.name) from None
+    except OSError as exc:
+        raise ValidationLoopError(f"{path.name}: cannot read the file: {exc.strerror}") from None
     batch_id = batch_key(source, sha)
     with warehouse.read() as con:
         existing = find_batch(con, spec.name, batch_id)
@@ -141,6 +173,7 @@ def ingest_file(
     try:
         con.execute(f"SET enable_progress_bar = {'true' if progress else 'false'}")
         con.execute(f"SET temp_directory = {quote_literal(str(home.root / 'tmp'))}")
+        con.execute("SET TimeZone = 'UTC'")
         try:
             version = resolve_generator_version(layout, path, source, generator_version)
             staged = stage(con, path, spec.null_values)
@@ -161,6 +194,7 @@ def ingest_file(
             generator_version=version,
             warnings=conformed.warnings,
             ingested_at=datetime.now(UTC),
+            value_changes=conformed.changes,
         )
         with warehouse.attached(con) as alias:
             stored, new = _store(con, alias, spec, record, conformed)
@@ -235,29 +269,14 @@ def _store(
             judgements = None
         else:
             judgements = _store_judgements(con, alias, spec, record.batch_id, conformed, items)
-        stored = BatchRecord(
-            **{
-                **asdict(record),
-                "row_count": _count(con, items, record.batch_id),
-                "judgement_count": judgements,
-            }
+        stored = replace(
+            record, row_count=_count(con, items, record.batch_id), judgement_count=judgements
         )
+        row = asdict(stored)
         con.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                stored.loop,
-                stored.batch_id,
-                stored.source,
-                stored.file_name,
-                stored.sha256,
-                stored.format,
-                stored.row_count,
-                stored.judgement_count,
-                stored.annotation_format,
-                stored.generator_version,
-                stored.warnings,
-                stored.ingested_at,
-            ],
+            f"INSERT INTO batches ({', '.join(quote_ident(c) for c in row)}) "
+            f"VALUES ({', '.join('?' for _ in row)})",
+            list(row.values()),
         )
         con.execute(
             "DELETE FROM rejections WHERE loop = ? AND source = ? AND sha256 = ?",
@@ -349,40 +368,63 @@ def _move_or_copy(path: Path, dest: Path, layout: LoopLayout) -> None:
 
 
 def _settle(layout: LoopLayout, path: Path, source: Source, batch_id: str) -> Path | None:
-    """Put an accepted file (and its sidecar) in `archive/<source>/<batch id>/`."""
-    if not path.exists():
-        return None
+    """Put an accepted file (and its sidecar) in `archive/<source>/<batch id>/`; None when the
+    file is gone already (another process settled it)."""
     dest = layout.archive / source / batch_id / path.name
-    _move_or_copy(path, dest, layout)
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
+    sidecar = sidecar_of(path)
+    try:
+        _move_or_copy(path, dest, layout)
+    except FileNotFoundError:
+        return None
+    if sidecar is not None:
         _move_or_copy(sidecar, dest.with_name(sidecar.name), layout)
     return dest
+
+
+def quarantine_name(name: str) -> str:
+    """`name`, or, when `<name>.error.json` would pass the file system's limit on a name, `name`
+    cut short with a hash of the whole name before its extension(s)."""
+    if len((name + ERROR_SUFFIX).encode()) <= NAME_MAX:
+        return name
+    parts = Path(name).suffixes
+    extension = "".join(parts[-2:] if parts[-1:] == [".gz"] else parts[-1:])
+    suffix = f"~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    if len(extension.encode()) <= 16:
+        suffix += extension
+    room = NAME_MAX - len((suffix + ERROR_SUFFIX).encode())
+    return name.encode()[:room].decode(errors="ignore") + suffix
 
 
 def quarantine(
     home: Home, loop: str, path: Path, source: Source, sha256: str, rejection: Rejection
 ) -> Path:
-    """Move a rejected file to `quarantine/` with `<file>.error.json`, and record it."""
+    """Move a rejected file to `quarantine/` with `<file>.error.json`, and record it.
+
+    Raises `FileVanished` (and records nothing) when the file is gone before it is moved.
+    """
     layout = home.loop(loop)
-    dest = layout.quarantine / path.name
+    dest = layout.quarantine / quarantine_name(path.name)
     if dest.exists() and file_sha256(dest) != sha256:
-        dest = layout.quarantine / f"{sha256[:8]}-{path.name}"
-    _move_or_copy(path, dest, layout)
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
+        dest = layout.quarantine / quarantine_name(f"{sha256[:8]}-{path.name}")
+    sidecar = sidecar_of(path)
+    try:
+        _move_or_copy(path, dest, layout)
+    except FileNotFoundError:
+        raise FileVanished(path.name) from None
+    if sidecar is not None:
         _move_or_copy(sidecar, dest.with_name(dest.name + SIDECAR_SUFFIX), layout)
     rejected_at = datetime.now(UTC)
     report = {
         "loop": loop,
         "file": path.name,
+        "quarantined_as": dest.name,
         "source": source,
         "sha256": sha256,
         "rejected_at": rejected_at.isoformat(),
         "message": f"{path.name}: {rejection.located()}",
         "error": rejection.to_dict(),
     }
-    dest.with_name(dest.name + ".error.json").write_text(
+    dest.with_name(dest.name + ERROR_SUFFIX).write_text(
         json.dumps(report, indent=2) + "\n", encoding="utf-8"
     )
     with Warehouse(home.warehouse_path).write() as con:

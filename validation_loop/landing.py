@@ -1,15 +1,23 @@
-"""Find the batch files waiting in a loop's landing folders, and ingest one by batch id."""
+"""Find the batch files waiting in a loop's landing folders, and ingest one by batch id.
+
+Another process (the sensor's runs, a person) may move a file at any time: a file gone between
+listing and reading is left out of a listing, and ingesting it raises `FileVanished` unless its
+batch is stored by then.
+"""
 
 from __future__ import annotations
 
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from validation_loop.errors import ValidationLoopError
+from validation_loop.errors import FileVanished, ValidationLoopError
 from validation_loop.home import SOURCES, Home, LoopLayout, Source
 from validation_loop.ingest import (
+    ERROR_SUFFIX,
     SIDECAR_SUFFIX,
+    BatchRecord,
     IngestOutcome,
     batch_key,
     file_sha256,
@@ -20,7 +28,7 @@ from validation_loop.ingest import (
 from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import Warehouse
 
-_SKIPPED_SUFFIXES = (SIDECAR_SUFFIX, ".error.json", ".tmp", ".part", ".crdownload", ".swp")
+_SKIPPED_SUFFIXES = (SIDECAR_SUFFIX, ERROR_SUFFIX, ".tmp", ".part", ".crdownload", ".swp")
 
 
 @dataclass(frozen=True)
@@ -58,21 +66,41 @@ def landing_files(layout: LoopLayout, settle_seconds: float = 0.0) -> list[Landi
             name = path.name
             if name.startswith((".", "_")) or name.endswith(_SKIPPED_SUFFIXES):
                 continue
-            if not path.is_file():
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # moved away since the folder was listed
                 continue
-            stat = path.stat()
-            if now - stat.st_mtime < settle_seconds:
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < settle_seconds:
                 continue
-            found.append(LandingFile(source, path, stat.st_size, stat.st_mtime_ns))
+            found.append(LandingFile(source, path, info.st_size, info.st_mtime_ns))
     return sorted(found, key=lambda f: (f.mtime_ns, f.source, f.path.name))
 
 
 def find_landing_file(layout: LoopLayout, batch_id: str) -> Path | None:
     """The landing file whose content has this batch id, if one is waiting."""
     for waiting in landing_files(layout):
-        if batch_id.startswith(waiting.source) and waiting.batch_id() == batch_id:
-            return waiting.path
+        if not batch_id.startswith(waiting.source):
+            continue
+        try:
+            if waiting.batch_id() == batch_id:
+                return waiting.path
+        except FileNotFoundError:
+            continue
     return None
+
+
+def _content_batch_id(file: Path, source: Source) -> str:
+    """The batch id of a file's content; `FileVanished` if it is gone."""
+    try:
+        return batch_key(source, file_sha256(file))
+    except FileNotFoundError:
+        raise FileVanished(file.name) from None
+
+
+def _stored(home: Home, spec: LoopSpec, batch_id: str) -> BatchRecord | None:
+    """The batch with this id, if the warehouse holds it."""
+    with Warehouse(home.warehouse_path).read() as con:
+        return find_batch(con, spec.name, batch_id)
 
 
 def ingest_batch(
@@ -86,13 +114,13 @@ def ingest_batch(
     """Ingest the batch a partition key names: from `file`, the warehouse, or landing/.
 
     With no file, a batch already stored is returned as it is (re-materialising is a no-op),
-    and otherwise the landing file with that content is ingested.
+    and otherwise the landing file with that content is ingested. A file that vanishes meanwhile
+    (another run moved it) returns the stored batch if there is one, else raises `FileVanished`.
     """
     layout = home.loop(spec.name)
     source = parse_batch_key(batch_id)
     if file is None:
-        with Warehouse(home.warehouse_path).read() as con:
-            stored = find_batch(con, spec.name, batch_id)
+        stored = _stored(home, spec, batch_id)
         if stored is not None:
             return IngestOutcome(stored, False, None)
         file = find_landing_file(layout, batch_id)
@@ -101,6 +129,12 @@ def ingest_batch(
                 f"batch {batch_id} is not in the warehouse and no file in "
                 f"{layout.landing(source)} has that content"
             )
-    elif (actual := batch_key(source, file_sha256(file))) != batch_id:
-        raise ValidationLoopError(f"{file}: its content is batch {actual}, not {batch_id}")
-    return ingest_file(home, spec, file, source, generator_version, progress)
+    try:
+        if (actual := _content_batch_id(file, source)) != batch_id:
+            raise ValidationLoopError(f"{file}: its content is batch {actual}, not {batch_id}")
+        return ingest_file(home, spec, file, source, generator_version, progress)
+    except FileVanished:
+        stored = _stored(home, spec, batch_id)
+        if stored is None:
+            raise
+        return IngestOutcome(stored, False, None)

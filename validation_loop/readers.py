@@ -2,7 +2,8 @@
 
 The staging table keeps the file's row order, so `rowid + 1` is the row number a rejection
 names (data rows, 1-based, the CSV header not counted). CSV and JSON Lines are staged as text and
-cast later in SQL; Parquet keeps its own types. Unreadable files raise `BatchRejected`.
+cast later in SQL; Parquet keeps its own types. Unreadable files raise `BatchRejected`, whatever
+failed (DuckDB, the gzip stream, the OS); a file that is gone raises `FileVanished`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import csv
 import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import duckdb
 
-from validation_loop.errors import BatchRejected, Rejection
+from validation_loop.errors import BatchRejected, FileVanished, Rejection
 from validation_loop.warehouse import quote_ident, quote_literal
 
 FORMATS = {
@@ -58,17 +60,26 @@ def stage(
     con: duckdb.DuckDBPyConnection, path: Path, null_values: list[str], limit: int | None = None
 ) -> StagedBatch:
     """Load `path` (its first `limit` rows, if given) into the table `stage` of `con`, or raise
-    `BatchRejected`."""
+    `BatchRejected` (`FileVanished` if the file is gone)."""
     fmt, compressed = detect_format(path)
-    if path.stat().st_size == 0:
-        raise BatchRejected(path.name, Rejection("empty", "file is empty"))
     head = "" if limit is None else f" LIMIT {int(limit)}"
-    if fmt == "csv":
-        _stage_csv(con, path, compressed, null_values, head)
-    elif fmt == "jsonl":
-        _stage_jsonl(con, path, compressed, head)
-    else:
-        _stage_parquet(con, path, head)
+    try:
+        if path.stat().st_size == 0:
+            raise BatchRejected(path.name, Rejection("empty", "file is empty"))
+        if compressed:
+            _check_gzip(path)
+        if fmt == "csv":
+            _stage_csv(con, path, compressed, null_values, head)
+        elif fmt == "jsonl":
+            _stage_jsonl(con, path, compressed, head)
+        else:
+            _stage_parquet(con, path, head)
+    except FileNotFoundError:
+        raise FileVanished(path.name) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        rejection = Rejection("unreadable", f"cannot read the file: {reason}")
+        raise BatchRejected(path.name, rejection) from None
     described = con.execute("DESCRIBE stage").fetchall()
     columns = {str(row[0]): str(row[1]) for row in described}
     count = con.execute("SELECT count(*) FROM stage").fetchone()
@@ -83,14 +94,29 @@ def _open_bytes(path: Path, compressed: bool) -> IO[bytes]:
     return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
+def _check_gzip(path: Path) -> None:
+    """Decompress the whole gzip stream once, in chunks: DuckDB checks neither a stream's CRC
+    nor that it was cut short, and can read a truncated file as fewer rows. A bad stream is
+    rejected; a cut-off one names the line it ends in."""
+    lines = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            for chunk in iter(lambda: stream.read1(1 << 16), b""):
+                lines += chunk.count(b"\n")
+    except EOFError:
+        rejection = Rejection(
+            "bad_compression", "the gzip stream ends early: the file was cut short", line=lines + 1
+        )
+        raise BatchRejected(path.name, rejection) from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        rejection = Rejection("bad_compression", f"not a valid gzip stream: {exc}")
+        raise BatchRejected(path.name, rejection) from None
+
+
 def _read_header(path: Path, compressed: bool) -> list[str]:
     """The CSV header's column names (first line), checked for encoding, blanks and repeats."""
-    try:
-        with _open_bytes(path, compressed) as raw:
-            first = raw.readline()
-    except (OSError, EOFError) as exc:
-        rejection = Rejection("unreadable", f"cannot read file: {exc}")
-        raise BatchRejected(path.name, rejection) from None
+    with _open_bytes(path, compressed) as raw:
+        first = raw.readline()
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -23,7 +23,7 @@ def _profile(con: duckdb.DuckDBPyConnection, column: str, staged_type: str) -> d
     """Counts that decide a column's type: non-null, parseable as each type, distinct, length."""
     col = quote_ident(column)
     parsed = {
-        t: cast_sql(column, staged_type, t)[0]
+        t: cast_sql(column, staged_type, t).parsed
         for t in (ColumnType.numeric, ColumnType.boolean, ColumnType.datetime)
     }
     row = con.execute(

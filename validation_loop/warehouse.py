@@ -3,9 +3,9 @@
 DuckDB lets one process open a database file for writing, and no other process open it at all
 meanwhile. Every Dagster run is its own process, and a sensor run may overlap a manual one, so
 every connection here first takes an OS file lock beside the database (`warehouse.duckdb.lock`):
-exclusive for writers, shared for readers. Waiters poll with backoff up to a timeout. A lock
-held by a process outside this package (a DuckDB shell, say) shows up as DuckDB's own lock
-error, which is retried with the same backoff.
+exclusive for writers, shared for readers. Waiters poll with backoff up to a timeout, saying
+once on stderr that they wait. A lock held by a process outside this package (a DuckDB shell,
+say) shows up as DuckDB's own lock error, which is retried the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import duckdb
 
 from validation_loop.errors import LockTimeoutError
-from validation_loop.locks import file_lock
+from validation_loop.locks import announce_wait, file_lock
 from validation_loop.resources import duckdb_config
 
 if TYPE_CHECKING:
@@ -43,6 +43,9 @@ RECORD_COLUMNS = """\
     severity VARCHAR NOT NULL,
     message VARCHAR NOT NULL
 """  # the record fields of gap_records and report_records (docs/metrics.md)
+# Per batch, the values ingest changed on the way in (conform.ValueChange); the ALTER in
+# BASE_SCHEMA adds the column to a warehouse written before it existed.
+VALUE_CHANGES = 'STRUCT("column" VARCHAR, kind VARCHAR, count BIGINT, first_row BIGINT)[]'
 
 BASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS {db}.main.batches (
@@ -58,8 +61,10 @@ CREATE TABLE IF NOT EXISTS {db}.main.batches (
     generator_version VARCHAR,
     warnings VARCHAR[] NOT NULL,
     ingested_at TIMESTAMPTZ NOT NULL,
+    value_changes {value_changes} DEFAULT [],
     PRIMARY KEY (loop, batch_id)
 );
+ALTER TABLE {db}.main.batches ADD COLUMN IF NOT EXISTS value_changes {value_changes} DEFAULT [];
 CREATE TABLE IF NOT EXISTS {db}.main.rejections (
     loop VARCHAR NOT NULL,
     source VARCHAR NOT NULL,
@@ -170,6 +175,7 @@ def quote_literal(text: str) -> str:
 def _retry(action: Callable[[], T], deadline: float, what: str) -> T:
     """Run `action`, retrying DuckDB lock conflicts with backoff until `deadline`."""
     delay = 0.05
+    waiting = False
     while True:
         try:
             return action()
@@ -178,6 +184,9 @@ def _retry(action: Callable[[], T], deadline: float, what: str) -> T:
                 raise
             if time.monotonic() > deadline:
                 raise LockTimeoutError(f"{what}: {exc}") from exc
+            if not waiting:
+                announce_wait(what, deadline)
+                waiting = True
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
 
@@ -229,7 +238,11 @@ class Warehouse:
             )
             try:
                 con.execute(
-                    BASE_SCHEMA.format(db=quote_ident(_catalog(con)), record_columns=RECORD_COLUMNS)
+                    BASE_SCHEMA.format(
+                        db=quote_ident(_catalog(con)),
+                        record_columns=RECORD_COLUMNS,
+                        value_changes=VALUE_CHANGES,
+                    )
                 )
                 _SCHEMA_READY.add(self.path)
                 yield con
@@ -270,7 +283,11 @@ class Warehouse:
             )
             try:
                 con.execute(
-                    BASE_SCHEMA.format(db=quote_ident(alias), record_columns=RECORD_COLUMNS)
+                    BASE_SCHEMA.format(
+                        db=quote_ident(alias),
+                        record_columns=RECORD_COLUMNS,
+                        value_changes=VALUE_CHANGES,
+                    )
                 )
                 yield alias
             finally:

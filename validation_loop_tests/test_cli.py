@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -13,9 +14,24 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from validation_loop.cli import main
+from validation_loop.cli import build_parser, main
+from validation_loop.locks import file_lock
+from validation_loop.spec import parse_spec, save_spec
 from validation_loop.warehouse import Warehouse, list_batches
-from validation_loop_tests.conftest import ROWS
+from validation_loop_tests.conftest import ROWS, SPEC
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand's parser by name, read from the real parser (new ones count at once)."""
+    (group,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(group.choices)
+
+
+LOOP_COMMANDS = [
+    name
+    for name, sub in _subcommands().items()
+    if any(action.dest == "name" for action in sub._actions)
+]
 
 
 @pytest.fixture
@@ -29,9 +45,7 @@ def env(home, tmp_path, monkeypatch):
     return {**os.environ}
 
 
-@pytest.mark.parametrize(
-    "command", ["init", "ingest", "run", "report", "accept", "generate", "alerts", "demo", "ui"]
-)
+@pytest.mark.parametrize("command", list(_subcommands()))
 def test_every_command_has_help_with_example(command, capsys) -> None:
     with pytest.raises(SystemExit) as caught:
         main([command, "--help"])
@@ -67,6 +81,46 @@ def test_init_writes_spec_and_refuses_to_overwrite(env, home, write_batch, capsy
 def test_init_with_unknown_column_exits_2(env, write_batch, capsys) -> None:
     assert main(["init", "churn", "--human", str(write_batch("f.csv")), "--label", "nope"]) == 2
     assert "column 'nope' is not in the file" in capsys.readouterr().err
+
+
+def _argv_with_loop_name(command: str, name: str, file: Path) -> list[str]:
+    """A command line `command` accepts: `name` as the loop, `file` (or the first choice) for
+    every other positional and required option."""
+    argv = [command]
+    for action in _subcommands()[command]._actions:
+        if action.dest == "name":
+            argv.append(name)
+        elif not action.option_strings and action.nargs != "?":
+            argv.append(str(file))
+        elif action.required:
+            value = str(action.choices[0]) if action.choices else str(file)
+            argv += [action.option_strings[0], value]
+    return argv
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under `root` with its bytes (None for a folder)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("command", LOOP_COMMANDS)
+def test_a_loop_name_that_leaves_the_home_is_refused_first(
+    command, env, home, tmp_path, write_batch, capsys
+) -> None:
+    """`../../outside` leads from `<home>/loops/` to a real loop planted beside the home."""
+    save_spec(parse_spec({**SPEC, "name": "outside"}, "test"), tmp_path / "outside" / "loop.yaml")
+    argv = _argv_with_loop_name(command, "../../outside", write_batch("f.csv"))
+    before = _tree(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "error: invalid loop name '../../outside': a loop name is a lower-case letter followed "
+        "by up to 62 lower-case letters, digits or underscores (e.g. churn_v2)\n"
+    )
+    assert _tree(tmp_path) == before
+    assert not home.root.exists()
 
 
 def test_unknown_loop_says_how_to_create_it(env, capsys) -> None:
@@ -107,8 +161,12 @@ def test_run_ingests_landing_and_reports(env, spec, home, write_batch, capsys, t
     write_batch("a.csv", folder=layout.landing("human"))
     write_batch("b.jsonl", ROWS[:2], folder=layout.landing("synthetic"))
     (layout.landing("synthetic") / "broken.parquet").write_bytes(b"PAR1 not really")
-    assert main(["run", "churn"]) == 0
-    out = capsys.readouterr().out
+    assert main(["run", "churn"]) == 2
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "rejected broken.parquet: " in captured.err
+    assert f"1 file(s) rejected; kept in {layout.quarantine}" in captured.err
+    assert (layout.quarantine / "broken.parquet").is_file()
     assert "3 landing file(s): 2 new, 0 already ingested, 1 rejected" in out
     assert (
         "1 human batch(es), 3 rows; 1 synthetic batch(es), 2 rows; 1 file(s) in quarantine" in out
@@ -116,6 +174,8 @@ def test_run_ingests_landing_and_reports(env, spec, home, write_batch, capsys, t
     assert list(layout.landing("human").iterdir()) == []
 
     assert "gap report " in out and "score " in out
+    assert main(["run", "churn"]) == 0  # the rejected file is in quarantine, not found again
+    capsys.readouterr()
 
     assert main(["report", "churn", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -143,18 +203,42 @@ def test_report_json_is_exactly_the_stored_report(env, demo_copy, capsys) -> Non
     assert captured.err == ""
 
 
-def test_run_fail_on_exits_3_when_gaps_reach_the_level(env, demo_copy, demo_run, capsys) -> None:
-    home = ["--home", str(demo_copy.root)]
-    assert main([*home, "run", "adult"]) == 0
-    report = json.loads(
-        (demo_copy.reports_dir("adult") / "x")
-        .parent.joinpath(sorted(p.name for p in demo_copy.reports_dir("adult").glob("*.json"))[-1])
-        .read_text()
+def _draw(prefix: str, seed: int, age_shift: float = 0.0, rows: int = 300) -> pd.DataFrame:
+    """A `churn` batch drawn at random; two seeds give two samples of one distribution."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"{prefix}{i}" for i in range(rows)],
+            "age": rng.normal(40 + age_shift, 10, rows).round(3),
+            "region": rng.choice(["north", "south", "east"], rows),
+            "active": rng.choice(["yes", "no"], rows),
+            "signup": pd.Timestamp("2024-01-01")
+            + pd.to_timedelta(rng.integers(0, 86400 * 90, rows), unit="s"),
+            "churned": np.where(rng.random(rows) < 0.3, "yes", "no"),
+        }
     )
-    worst = {g["severity"] for g in report["gaps"]}
-    assert main([*home, "run", "adult", "--fail-on", "warn"]) == (3 if worst else 0)
-    assert main([*home, "run", "adult", "--fail-on", "error"]) == (3 if "error" in worst else 0)
-    assert "failing: gaps at" in capsys.readouterr().err or not worst
+
+
+def test_run_exit_codes_for_a_clean_batch_a_planted_gap_and_a_rejected_file(
+    env, spec, home, capsys
+) -> None:
+    """0 for a synthetic batch from the human batch's distribution, 3 once a batch with age
+    shifted by three standard deviations joins it, 2 when a landing file is rejected (before 3)."""
+    spec.models.enabled = False  # the model checks have tests of their own; keep this one quick
+    save_spec(spec, home.loop("churn").spec_path)
+    layout = home.loop("churn")
+    _draw("h", seed=1).to_csv(layout.landing("human") / "human.csv", index=False)
+    _draw("s", seed=2).to_csv(layout.landing("synthetic") / "clean.csv", index=False)
+    assert main(["run", "churn", "--fail-on", "warn"]) == 0
+
+    _draw("p", seed=3, age_shift=30).to_csv(layout.landing("synthetic") / "shift.csv", index=False)
+    assert main(["run", "churn", "--fail-on", "error"]) == 3
+    assert "failing: gaps at error or worse" in capsys.readouterr().err
+
+    (layout.landing("synthetic") / "broken.parquet").write_bytes(b"PAR1 not really")
+    assert main(["run", "churn", "--fail-on", "error"]) == 2
+    err = capsys.readouterr().err
+    assert "failing: gaps at error or worse" in err and "rejected broken.parquet: " in err
 
 
 def test_generate_and_accept(env, demo_copy, capsys) -> None:
@@ -177,19 +261,47 @@ def test_generate_and_accept(env, demo_copy, capsys) -> None:
     assert "no such generator version" in capsys.readouterr().err
 
 
-def test_two_ingest_processes_at_once(env, spec, home, write_batch) -> None:
+def _stderr_until(process: subprocess.Popen[str], text: str) -> None:
+    """Read the process's stderr up to a line containing `text`; fail if it ends first."""
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        if text in line:
+            return
+        seen.append(line)
+    pytest.fail(f"exit {process.wait()} before {text!r}: {''.join(seen)}")
+
+
+def test_two_ingest_processes_held_at_the_warehouse_lock(env, spec, home, write_batch) -> None:
+    """The test holds the warehouse lock until both commands say they wait for it; released,
+    both ingest their file."""
     files = []
     for index in range(2):
         rows = [dict(ROWS[0], customer_id=f"{index}-{i}") for i in range(5000)]
         files.append(write_batch(f"part{index}.csv", rows))
     command = [sys.executable, "-m", "validation_loop.cli", "ingest", "churn", "--source", "human"]
-    procs = [
-        subprocess.Popen(
-            [*command, str(f)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for f in files
-    ]
-    outputs = [p.communicate(timeout=300) for p in procs]
+    lock = Warehouse(home.warehouse_path).lock_path
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        with file_lock(lock, exclusive=True, timeout=60, holder="test"):
+            for file in files:
+                procs.append(
+                    subprocess.Popen(
+                        [*command, str(file)],
+                        env=env,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            for proc in procs:
+                _stderr_until(proc, f"{home.warehouse_path}: locked by another process; waiting")
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert [p.returncode for p in procs] == [0, 0], outputs
     with Warehouse(home.warehouse_path).read() as con:
         assert len(list_batches(con, "churn")) == 2
@@ -198,7 +310,7 @@ def test_two_ingest_processes_at_once(env, spec, home, write_batch) -> None:
 
 def test_demo_command_end_to_end(env, home) -> None:
     from validation_loop.demo import setup_demo
-    from validation_loop.spec import load_spec, save_spec
+    from validation_loop.spec import load_spec
 
     spec = load_spec(setup_demo(home).spec_path)
     spec.models.enabled = False  # the model checks have tests of their own; keep this one quick
@@ -279,7 +391,7 @@ def test_cli_runs_that_fail_alert_once(env, spec, home, write_batch, http_server
         "bad.csv", [dict(ROWS[0], age="old")], folder=home.loop("churn").landing("human")
     )
     assert bad.exists()
-    main(["run", "churn"])
+    assert main(["run", "churn"]) == 2
     assert len(http_server.requests) == 1
     assert "run of churn_ingest_batch failed" in http_server.json()["text"]
     assert "bad.csv: column 'age', row 1" in http_server.json()["blocks"][1]["text"]["text"]
@@ -298,8 +410,6 @@ class FitRaises(ClassifierMixin, BaseEstimator):
 
 
 def test_a_failing_step_shows_its_error(env, spec, home, write_batch, capsys) -> None:
-    from validation_loop.spec import save_spec
-
     spec.models.estimator = f"{__name__}:FitRaises"
     save_spec(spec, home.loop("churn").spec_path)
     layout = home.loop("churn")
@@ -346,3 +456,23 @@ def test_a_300_column_table_runs_end_to_end(env, home, tmp_path, capsys) -> None
     (tested,) = [r for r in report["metrics"] if r["metric"] == "pairs_tested"]
     assert "2,000 of 45,451" in tested["message"]
     assert any(r["kind"] == "detection" for r in report["metrics"])
+
+
+def test_values_changed_at_ingest_are_shown_in_the_report(env, spec, home, capsys) -> None:
+    """Three non-finite ages in the synthetic batch: kept as missing, and the report says so."""
+    spec.models.enabled = False
+    save_spec(spec, home.loop("churn").spec_path)
+    layout = home.loop("churn")
+    _draw("h", seed=1).to_csv(layout.landing("human") / "human.csv", index=False)
+    synthetic = _draw("s", seed=2).astype({"age": "object"})
+    synthetic.loc[[4, 9, 11], "age"] = ["NaN", "inf", "-inf"]
+    synthetic.to_csv(layout.landing("synthetic") / "odd.csv", index=False)
+    assert main(["run", "churn"]) == 0
+    expected = (  # the first odd value is in the fifth data row
+        "column 'age': 3 NaN, infinite or out-of-range value(s) stored as missing (first at row 5)"
+    )
+    assert f"  warning: {expected}" in capsys.readouterr().out
+    assert main(["report", "churn", "--format", "markdown"]) == 0
+    quality = capsys.readouterr().out.split("Quality of the compared batches", 1)[1]
+    rows = [line for line in quality.splitlines() if line.startswith("| synthetic-")]
+    assert len(rows) == 1 and expected in rows[0]

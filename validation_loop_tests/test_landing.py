@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from validation_loop.errors import ValidationLoopError
+from validation_loop.errors import FileVanished, ValidationLoopError
 from validation_loop.ingest import batch_key, file_sha256
 from validation_loop.landing import find_landing_file, ingest_batch, landing_files
 
@@ -58,3 +58,25 @@ def test_ingest_batch_without_file_anywhere(home, spec) -> None:
 def test_batch_id_names_source(home, spec) -> None:
     with pytest.raises(ValidationLoopError, match="is not a batch id"):
         ingest_batch(home, spec, "mystery-00")
+
+
+def test_ingest_batch_of_a_file_another_run_moved_returns_the_stored_batch(
+    home, spec, write_batch
+) -> None:
+    """Two runs for one landing file (the sensor's and the CLI's): the second finds the file
+    gone and the batch stored, and succeeds without change."""
+    path = write_batch("b.csv", folder=home.loop("churn").landing("human"))
+    key = batch_key("human", file_sha256(path))
+    first = ingest_batch(home, spec, key, path)
+    assert first.new and not path.exists()
+    again = ingest_batch(home, spec, key, path)
+    assert (again.new, again.stored_as, again.batch) == (False, None, first.batch)
+
+
+def test_ingest_batch_of_a_deleted_file_is_vanished(home, spec, write_batch) -> None:
+    path = write_batch("b.csv", folder=home.loop("churn").landing("human"))
+    key = batch_key("human", file_sha256(path))
+    path.unlink()
+    with pytest.raises(FileVanished, match=r"b\.csv: no such file"):
+        ingest_batch(home, spec, key, path)
+    assert list(home.loop("churn").quarantine.iterdir()) == []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import json
+import zlib
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from validation_loop.errors import BatchRejected
+from validation_loop.errors import BatchRejected, FileVanished
 from validation_loop.readers import detect_format, stage
 from validation_loop.spec import DEFAULT_NULL_VALUES
 
@@ -139,3 +141,55 @@ def test_truncated_parquet(write_batch) -> None:
     rejection = _rejection(path)
     assert rejection.kind == "unreadable_parquet"
     assert "Parquet" in rejection.message
+
+
+def _lines_before_cut(data: bytes) -> int:
+    """Complete lines in what survives of a cut gzip stream, counted by zlib itself."""
+    return zlib.decompressobj(wbits=31).decompress(data).count(b"\n")
+
+
+@pytest.mark.parametrize("name", ["cut.jsonl.gz", "cut.csv.gz"])
+def test_truncated_gzip_is_rejected_at_the_line_it_ends(tmp_path, name) -> None:
+    rows = range(20_000)
+    if name.endswith(".csv.gz"):
+        text = "a,b\n" + "".join(f"{i},{'x' * (i % 40)}\n" for i in rows)
+    else:
+        text = "".join(json.dumps({"a": i, "b": "x" * (i % 40)}) + "\n" for i in rows)
+    whole = gzip.compress(text.encode())
+    cut = whole[: len(whole) // 2]
+    path = tmp_path / name
+    path.write_bytes(cut)
+    rejection = _rejection(path)
+    assert (rejection.kind, rejection.line) == ("bad_compression", _lines_before_cut(cut) + 1)
+    assert "cut short" in rejection.message
+
+
+def test_gzip_cut_inside_its_trailer_is_rejected(tmp_path) -> None:
+    """DuckDB reads every row of a stream that lost only its 8-byte trailer (CRC and size)."""
+    whole = gzip.compress(b'{"a": 1}\n{"a": 2}\n')
+    path = tmp_path / "b.jsonl.gz"
+    path.write_bytes(whole[:-4])
+    assert _rejection(path).kind == "bad_compression"
+
+
+def test_gzip_with_a_wrong_checksum_is_rejected(tmp_path) -> None:
+    whole = bytearray(gzip.compress(b"a,b\n1,2\n3,4\n"))
+    whole[-8] ^= 0xFF  # the CRC-32 of the trailer
+    path = tmp_path / "crc.csv.gz"
+    path.write_bytes(bytes(whole))
+    rejection = _rejection(path)
+    assert rejection.kind == "bad_compression"
+    assert "CRC check failed" in rejection.message
+
+
+def test_plain_file_named_gz_is_rejected(tmp_path) -> None:
+    path = tmp_path / "plain.jsonl.gz"
+    path.write_bytes(b'{"a": 1}\n')
+    rejection = _rejection(path)
+    assert rejection.kind == "bad_compression"
+    assert "Not a gzipped file" in rejection.message
+
+
+def test_missing_file_is_vanished_not_rejected(tmp_path) -> None:
+    with pytest.raises(FileVanished, match=r"gone\.csv: no such file"):
+        _stage(tmp_path / "gone.csv")

@@ -23,7 +23,7 @@ from validation_loop.defs.jobs import (
 from validation_loop.defs.partitions import batch_partitions
 from validation_loop.defs.resources import env_value
 from validation_loop.defs.sqlite_speed import quick_sqlite
-from validation_loop.errors import ValidationLoopError
+from validation_loop.errors import FileVanished, ValidationLoopError
 from validation_loop.home import Home, Source
 from validation_loop.ingest import BatchRecord, batch_key, file_sha256, find_batch
 from validation_loop.locks import file_lock
@@ -46,7 +46,8 @@ QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITIC
 
 @dataclass(frozen=True)
 class FileOutcome:
-    """One file's ingest run: its batch when accepted, the reason when not."""
+    """One file's ingest run: its batch when accepted, the reason when not, or why it was
+    skipped (gone before it was read, or named twice)."""
 
     file: Path
     batch_id: str
@@ -54,6 +55,7 @@ class FileOutcome:
     new: bool
     error: str | None
     suite: dict[str, int] | None = None
+    skipped: str | None = None
 
 
 def dagster_instance(home: Home) -> dg.DagsterInstance:
@@ -101,6 +103,17 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return f"run {result.run_id} failed"
 
 
+def _vanished(result: dg.ExecuteInProcessResult) -> str | None:
+    """The message of a run that failed because its file was gone before the step read it."""
+    for event in result.all_events:
+        error = event.step_failure_data.error if event.is_step_failure else None
+        while error is not None:
+            if error.cls_name == FileVanished.__name__:
+                return error.message.strip().partition(": ")[2]
+            error = error.cause
+    return None
+
+
 class LoopRunner:
     """Executes one loop's jobs in this process and reports per file."""
 
@@ -120,11 +133,26 @@ class LoopRunner:
         job = self.definitions.resolve_job_def(ingest_job_name(self.loop))
         partitions = batch_partitions(self.loop).name or ""
         progress = Progress(len(todo), f"ingesting into {self.loop}")
-        outcomes = []
+        outcomes: list[FileOutcome] = []
+        seen: set[Path] = set()
         try:
             for source, path in todo:
                 progress.step(path.name)
-                key = batch_key(source, file_sha256(path))
+                if path.resolve() in seen:
+                    skip = f"{path.name}: named twice in one command"
+                    outcomes.append(FileOutcome(path, "", None, False, None, skipped=skip))
+                    continue
+                seen.add(path.resolve())
+                try:
+                    key = batch_key(source, file_sha256(path))
+                except FileNotFoundError:
+                    skip = str(FileVanished(path.name))
+                    outcomes.append(FileOutcome(path, "", None, False, None, skipped=skip))
+                    continue
+                except OSError as exc:
+                    error = f"{path.name}: cannot read the file: {exc.strerror}"
+                    outcomes.append(FileOutcome(path, "", None, False, error))
+                    continue
                 with quick_sqlite():
                     if not self.instance.has_dynamic_partition(partitions, key):
                         self.instance.add_dynamic_partitions(partitions, [key])
@@ -140,7 +168,7 @@ class LoopRunner:
                         raise_on_error=False,
                     )
                 outcomes.append(self._outcome(path, key, result))
-                if not result.success:
+                if not result.success and outcomes[-1].skipped is None:
                     self._alert_failure(ingest_job_name(self.loop), result)
         finally:
             progress.close()
@@ -159,6 +187,9 @@ class LoopRunner:
             batches_key(self.loop).to_python_identifier()
         )
         if batch is None or not materializations:
+            vanished = _vanished(result)
+            if vanished is not None:
+                return FileOutcome(path, key, None, False, None, skipped=vanished)
             reason = _failure_message(result)
             if not reason.startswith(f"{path.name}:"):
                 reason = f"{path.name}: {reason}"

@@ -72,9 +72,15 @@ def _quality_table(report: dict[str, Any]) -> Table:
     """The compared batches' expectation suite results."""
     return Table(
         "Quality of the compared batches",
-        ["batch", "expectations", "failed (error)", "failed (warn)"],
+        ["batch", "expectations", "failed (error)", "failed (warn)", "values changed at ingest"],
         [
-            [b["batch_id"], b["expectations"], b["failed_errors"], b["failed_warnings"]]
+            [
+                b["batch_id"],
+                b["expectations"],
+                b["failed_errors"],
+                b["failed_warnings"],
+                "; ".join(b.get("changed", [])) or "none",
+            ]
             for b in report["quality"]["batches"]
         ],
     )

@@ -32,6 +32,7 @@ from validation_loop.gaps.score import report_score, score_components
 from validation_loop.gaps.selection import comparison_of, human_truth, seeded_sample
 from validation_loop.gaps.store import latest_gaps, stored_record
 from validation_loop.home import Home
+from validation_loop.ingest import find_batch
 from validation_loop.quality.labels import latest_label_quality
 from validation_loop.quality.results import suite_summary
 from validation_loop.report.distributions import distributions
@@ -79,11 +80,20 @@ def _plotted_columns(records: list[dict[str, Any]], spec: LoopSpec) -> list[str]
 
 
 def _quality(con: duckdb.DuckDBPyConnection, spec: LoopSpec, batches: list[str]) -> dict[str, Any]:
-    """The suite results of each batch and the label quality."""
+    """The suite results of each batch, the values changed on the way in, the label quality."""
     return {
-        "batches": [{"batch_id": b, **suite_summary(con, spec.name, b)} for b in batches],
+        "batches": [
+            {"batch_id": b, **suite_summary(con, spec.name, b), "changed": _changed(con, spec, b)}
+            for b in batches
+        ],
         "label_quality": latest_label_quality(con, spec.name),
     }
+
+
+def _changed(con: duckdb.DuckDBPyConnection, spec: LoopSpec, batch_id: str) -> list[str]:
+    """What the loop changed in the batch's values on the way in, one line per column and kind."""
+    record = find_batch(con, spec.name, batch_id)
+    return [change.describe() for change in record.value_changes] if record else []
 
 
 def _generator_config(home: Home, spec: LoopSpec, version: str | None) -> GeneratorConfig | None:

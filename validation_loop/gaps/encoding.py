@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import cdist
 
 TOP_CATEGORIES = 20
 CHUNK_CELLS = 4_000_000  # query rows x reference rows per step of `nearest_distances`
@@ -21,7 +22,8 @@ CHUNK_CELLS = 4_000_000  # query rows x reference rows per step of `nearest_dist
 
 @dataclass(frozen=True)
 class Encoded:
-    """Rows as scaled numbers with missing flags (float32) and category codes (int32)."""
+    """Rows as scaled numbers with missing flags and as category codes (both float64, as
+    scipy's distance functions want them)."""
 
     numbers: np.ndarray
     codes: np.ndarray
@@ -63,7 +65,7 @@ class MixedEncoder:
 
     def transform(self, frame: pd.DataFrame) -> Encoded:
         """The encoded rows, one per frame row."""
-        numbers = np.zeros((len(frame), 2 * len(self.numeric)), dtype=np.float32)
+        numbers = np.zeros((len(frame), 2 * len(self.numeric)))
         for index, column in enumerate(self.numeric):
             values = frame[column].to_numpy(dtype=float)
             missing = np.isnan(values)
@@ -72,12 +74,12 @@ class MixedEncoder:
                 self.scales_[column]
             )
             numbers[:, 2 * index + 1] = missing
-        codes = np.zeros((len(frame), len(self.categorical)), dtype=np.int32)
+        codes = np.zeros((len(frame), len(self.categorical)))
         for index, column in enumerate(self.categorical):
             levels = self.levels_[column]
             lookup = {level: code for code, level in enumerate(levels)}
             mapped = frame[column].astype("object").map(lookup).fillna(len(levels))
-            codes[:, index] = mapped.to_numpy(dtype=np.int32)
+            codes[:, index] = mapped.to_numpy(dtype=float)
         return Encoded(numbers, codes)
 
 
@@ -85,24 +87,21 @@ def nearest_distances(reference: Encoded, queries: Encoded, self_match: bool) ->
     """Distance from each query row to its nearest reference row (see the module docstring).
 
     With `self_match`, queries are the reference rows themselves and each row's own zero
-    distance is skipped (the nearest *other* row). Works in chunks of `CHUNK_CELLS` pairs.
+    distance is skipped (the nearest *other* row). Works in chunks of `CHUNK_CELLS` pairs, with
+    scipy's `cdist`: Manhattan over the numbers, Hamming over the codes.
     """
     if len(reference) == 0 or len(queries) == 0 or (self_match and len(reference) < 2):
         return np.array([], dtype=float)
     out = np.empty(len(queries))
     chunk = max(1, CHUNK_CELLS // len(reference))
+    width = queries.codes.shape[1]
     for start in range(0, len(queries), chunk):
-        numbers = queries.numbers[start : start + chunk]
-        codes = queries.codes[start : start + chunk]
-        total = np.zeros((len(numbers), len(reference)), dtype=np.float32)
-        step = np.empty_like(total)
-        for column in range(numbers.shape[1]):
-            np.subtract(numbers[:, column, None], reference.numbers[None, :, column], out=step)
-            total += np.abs(step, out=step)
-        for column in range(codes.shape[1]):
-            total += codes[:, column, None] != reference.codes[None, :, column]
+        stop = min(start + chunk, len(queries))
+        total = cdist(queries.numbers[start:stop], reference.numbers, "cityblock")
+        if width:  # hamming is the share of codes that differ
+            total += width * cdist(queries.codes[start:stop], reference.codes, "hamming")
         if self_match:
-            rows = np.arange(len(numbers))
+            rows = np.arange(stop - start)
             total[rows, start + rows] = np.inf
-        out[start : start + len(numbers)] = total.min(axis=1)
+        out[start:stop] = total.min(axis=1)
     return out

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from validation_loop.atomic import write_text
 from validation_loop.errors import BatchRejected, ConfigError, SpecError, ValidationLoopError
 from validation_loop.home import HOME_ENV, SOURCES, Home, LoopNameError, check_loop_name
 from validation_loop.spec import LoopSpec, Task, load_spec, save_spec
@@ -314,7 +315,7 @@ def cmd_report(home: Home, args: argparse.Namespace) -> int:
     text = renderers[args.format](report)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
+        write_text(args.output, text)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

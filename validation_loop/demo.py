@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from validation_loop.atomic import replacing
 from validation_loop.errors import ValidationLoopError
 from validation_loop.feedback.generator import GeneratorConfig, fit_config
 from validation_loop.feedback.reference import human_sample, make_batch
@@ -71,7 +72,8 @@ def setup_demo(home: Home) -> LoopLayout:
     human_files = []
     for index, part in enumerate(np.array_split(np.arange(len(frame)), HUMAN_BATCHES), start=1):
         path = layout.landing("human") / f"adult_human_{index:02d}.csv"
-        frame.iloc[part].to_csv(path, index=False)
+        with replacing(path) as handle:  # never a half-written batch in landing
+            frame.iloc[part].to_csv(handle, index=False)
         human_files.append(path)
     if not layout.spec_path.exists():
         spec = infer_spec(

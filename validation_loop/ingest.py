@@ -1,11 +1,18 @@
 """Ingest one batch file: fingerprint, stage, conform to the spec, store with lineage, settle.
 
-A file is staged and checked in a private in-memory DuckDB, so a bad file never touches the
-warehouse. A good one is written in one transaction under the warehouse lock and moved to
-`archive/`; a bad one moves to `quarantine/` with `<file>.error.json` and a row in the
-`rejections` table (a name too long to take `.error.json` is shortened with a hash). The batch
-id comes from the file's content, so re-ingesting is a no-op. A file that disappears while it is
-being ingested raises `FileVanished`: nothing is stored and nothing quarantined.
+A file is staged and checked in a private in-memory DuckDB (held to the loop's
+`resources.duckdb_memory`, spilling to `<home>/tmp`), so a bad file never touches the warehouse.
+A good one is written in one transaction under the warehouse lock and moved to `archive/`; a bad
+one goes to `quarantine/` with `<file>.error.json` and a row in the `rejections` table (a name
+too long to take `.error.json` is shortened with a hash). The batch id comes from the file's
+content, so re-ingesting is a no-op. A file that disappears while it is being ingested raises
+`FileVanished`: nothing is stored and nothing quarantined.
+
+Crash safety: a file in `landing/` leaves it last, once everything else for it is written (a
+rejection's copy, error file and row; an accepted batch's rows, and with `archive=False` whatever
+the caller does before `settle`, such as validation). A process killed at any point leaves the
+file in landing, and the next run finishes the job: a stored batch is found by its content, a
+rejection is written again in the same place. Every file written here is written atomically.
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import shutil
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from validation_loop.atomic import copy_file, link_file, move_file, remove_file, write_text
 from validation_loop.conform import ConformedBatch, ValueChange, conform
 from validation_loop.errors import BatchRejected, FileVanished, Rejection, ValidationLoopError
 from validation_loop.feedback.versions import current_version
@@ -68,11 +75,14 @@ class BatchRecord:
 
 @dataclass(frozen=True)
 class IngestOutcome:
-    """What ingesting a file did: the batch, whether it was new, and where the file went."""
+    """What ingesting a file did: the batch, whether it was new, where the file went (None if
+    it was gone already, or waits for `settle`), and the file ingested (None: from the warehouse).
+    """
 
     batch: BatchRecord
     new: bool
     stored_as: Path | None
+    file: Path | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -151,9 +161,11 @@ def ingest_file(
     source: Source,
     generator_version: str | None = None,
     progress: bool = False,
+    archive: bool = True,
 ) -> IngestOutcome:
     """Ingest one file into the warehouse; raise `BatchRejected` after quarantining a bad one,
-    `FileVanished` if the file is gone before it is read."""
+    `FileVanished` if the file is gone before it is read. An accepted file is archived at once,
+    or with `archive=False` left in place for `settle` once the caller's own steps are done."""
     layout = home.loop(spec.name)
     layout.create()
     warehouse = Warehouse(home.warehouse_path)
@@ -167,7 +179,7 @@ def ingest_file(
     with warehouse.read() as con:
         existing = find_batch(con, spec.name, batch_id)
     if existing is not None:
-        return IngestOutcome(existing, False, _settle(layout, path, source, batch_id))
+        return _outcome(layout, existing, False, path, archive)
 
     con = duckdb.connect(config=duckdb_config(spec.resources))
     try:
@@ -200,7 +212,25 @@ def ingest_file(
             stored, new = _store(con, alias, spec, record, conformed)
     finally:
         con.close()
-    return IngestOutcome(stored, new, _settle(layout, path, source, batch_id))
+    return _outcome(layout, stored, new, path, archive)
+
+
+def _outcome(
+    layout: LoopLayout, batch: BatchRecord, new: bool, path: Path, archive: bool
+) -> IngestOutcome:
+    """The outcome of ingesting `path` as `batch`, its file archived now or left for `settle`."""
+    stored_as = _settle(layout, path, batch.source, batch.batch_id) if archive else None
+    return IngestOutcome(batch, new, stored_as, path)
+
+
+def settle(home: Home, outcome: IngestOutcome) -> IngestOutcome:
+    """Archive the file of an outcome ingested with `archive=False`: the last step of its ingest."""
+    if outcome.file is None or outcome.stored_as is not None:
+        return outcome
+    batch = outcome.batch
+    layout = home.loop(batch.loop)
+    stored_as = _settle(layout, outcome.file, batch.source, batch.batch_id)
+    return replace(outcome, stored_as=stored_as)
 
 
 def _annotation_format(spec: LoopSpec, source: Source) -> str:
@@ -358,27 +388,31 @@ def _store_judgements(
     return _count(con, table, batch_id)
 
 
-def _move_or_copy(path: Path, dest: Path, layout: LoopLayout) -> None:
-    """Move files that sit inside the loop's folders; copy files from elsewhere."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if path.resolve().is_relative_to(layout.root.resolve()):
-        path.replace(dest)
-    else:
-        shutil.copy2(path, dest)
+def _inside(path: Path, layout: LoopLayout) -> bool:
+    """Whether a file sits in the loop's folders (then it is moved; files elsewhere are copied)."""
+    return path.resolve().is_relative_to(layout.root.resolve())
 
 
-def _settle(layout: LoopLayout, path: Path, source: Source, batch_id: str) -> Path | None:
+def _settle(layout: LoopLayout, path: Path, source: str, batch_id: str) -> Path | None:
     """Put an accepted file (and its sidecar) in `archive/<source>/<batch id>/`; None when the
-    file is gone already (another process settled it)."""
+    file is gone already (another process settled it). The sidecar goes first, so a crash
+    between the two leaves the file in landing, to be settled by the next ingest of it."""
     dest = layout.archive / source / batch_id / path.name
     sidecar = sidecar_of(path)
+    put = move_file if _inside(path, layout) else copy_file
     try:
-        _move_or_copy(path, dest, layout)
+        if sidecar is not None:
+            put(sidecar, dest.with_name(sidecar.name))
+        put(path, dest)
     except FileNotFoundError:
         return None
-    if sidecar is not None:
-        _move_or_copy(sidecar, dest.with_name(sidecar.name), layout)
     return dest
+
+
+def archived(home: Home, batch: BatchRecord) -> bool:
+    """Whether a batch's file is in `archive/`: the last step of its ingest is done."""
+    folder = home.loop(batch.loop).archive / batch.source / batch.batch_id
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def quarantine_name(name: str) -> str:
@@ -400,19 +434,25 @@ def quarantine(
 ) -> Path:
     """Move a rejected file to `quarantine/` with `<file>.error.json`, and record it.
 
-    Raises `FileVanished` (and records nothing) when the file is gone before it is moved.
+    The file (and its sidecar) get their quarantine names first, then the error file and the
+    `rejections` row are written, and only then does a file from the loop's folders leave
+    landing: a crash on the way leaves it there to be rejected again, into the same place, and
+    a `rejections` row never names a file that is not in quarantine. Raises `FileVanished` (and
+    records nothing) when the file is gone before it is quarantined.
     """
     layout = home.loop(loop)
     dest = layout.quarantine / quarantine_name(path.name)
     if dest.exists() and file_sha256(dest) != sha256:
         dest = layout.quarantine / quarantine_name(f"{sha256[:8]}-{path.name}")
     sidecar = sidecar_of(path)
+    inside = _inside(path, layout)
+    put = link_file if inside else copy_file
     try:
-        _move_or_copy(path, dest, layout)
+        put(path, dest)
     except FileNotFoundError:
         raise FileVanished(path.name) from None
     if sidecar is not None:
-        _move_or_copy(sidecar, dest.with_name(dest.name + SIDECAR_SUFFIX), layout)
+        put(sidecar, dest.with_name(dest.name + SIDECAR_SUFFIX))
     rejected_at = datetime.now(UTC)
     report = {
         "loop": loop,
@@ -424,9 +464,7 @@ def quarantine(
         "message": f"{path.name}: {rejection.located()}",
         "error": rejection.to_dict(),
     }
-    dest.with_name(dest.name + ERROR_SUFFIX).write_text(
-        json.dumps(report, indent=2) + "\n", encoding="utf-8"
-    )
+    write_text(dest.with_name(dest.name + ERROR_SUFFIX), json.dumps(report, indent=2) + "\n")
     with Warehouse(home.warehouse_path).write() as con:
         con.execute(
             "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -444,4 +482,8 @@ def quarantine(
                 rejected_at,
             ],
         )
+    if inside:
+        remove_file(path)
+        if sidecar is not None:
+            remove_file(sidecar)
     return dest

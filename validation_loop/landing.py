@@ -110,12 +110,14 @@ def ingest_batch(
     file: Path | None = None,
     generator_version: str | None = None,
     progress: bool = False,
+    archive: bool = True,
 ) -> IngestOutcome:
     """Ingest the batch a partition key names: from `file`, the warehouse, or landing/.
 
     With no file, a batch already stored is returned as it is (re-materialising is a no-op),
     and otherwise the landing file with that content is ingested. A file that vanishes meanwhile
     (another run moved it) returns the stored batch if there is one, else raises `FileVanished`.
+    With `archive=False` an accepted file stays where it is until `ingest.settle`.
     """
     layout = home.loop(spec.name)
     source = parse_batch_key(batch_id)
@@ -132,7 +134,7 @@ def ingest_batch(
     try:
         if (actual := _content_batch_id(file, source)) != batch_id:
             raise ValidationLoopError(f"{file}: its content is batch {actual}, not {batch_id}")
-        return ingest_file(home, spec, file, source, generator_version, progress)
+        return ingest_file(home, spec, file, source, generator_version, progress, archive)
     except FileVanished:
         stored = _stored(home, spec, batch_id)
         if stored is None:

@@ -3,7 +3,9 @@
 The staging table keeps the file's row order, so `rowid + 1` is the row number a rejection
 names (data rows, 1-based, the CSV header not counted). CSV and JSON Lines are staged as text and
 cast later in SQL; Parquet keeps its own types. Unreadable files raise `BatchRejected`, whatever
-failed (DuckDB, the gzip stream, the OS); a file that is gone raises `FileVanished`.
+failed (DuckDB, the gzip stream, the OS); a file that is gone raises `FileVanished`. DuckDB
+running out of memory (its limit is the loop's `resources.duckdb_memory`) or of disk for its
+spill files is no fault of the file: it raises `ValidationLoopError`, and the file stays put.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import IO
 
 import duckdb
 
-from validation_loop.errors import BatchRejected, FileVanished, Rejection
+from validation_loop.errors import BatchRejected, FileVanished, Rejection, ValidationLoopError
 from validation_loop.warehouse import quote_ident, quote_literal
 
 FORMATS = {
@@ -30,6 +32,10 @@ FORMATS = {
     ".ndjson": "jsonl",
 }
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+# The longest line read in Python: DuckDB's own limits (read_csv's `max_line_size`, and
+# read_ndjson's `maximum_object_size`), so a file without line breaks is never read whole.
+MAX_CSV_LINE = 2 * 2**20
+MAX_JSON_LINE = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,14 @@ def _check_gzip(path: Path) -> None:
 def _read_header(path: Path, compressed: bool) -> list[str]:
     """The CSV header's column names (first line), checked for encoding, blanks and repeats."""
     with _open_bytes(path, compressed) as raw:
-        first = raw.readline()
+        first = raw.readline(MAX_CSV_LINE + 1)
+    if len(first) > MAX_CSV_LINE:
+        rejection = Rejection(
+            "malformed_csv",
+            f"malformed CSV: the header is longer than {MAX_CSV_LINE} bytes",
+            line=1,
+        )
+        raise BatchRejected(path.name, rejection)
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -174,13 +187,27 @@ def _stage_csv(
             [str(path)],
         )
     except duckdb.Error as exc:
+        _raise_unless_the_file(exc, path)
         raise BatchRejected(path.name, _csv_rejection(str(exc))) from None
+
+
+def _raise_unless_the_file(exc: duckdb.Error, path: Path) -> None:
+    """Raise a DuckDB error that is no fault of the file (out of memory, no disk left for its
+    spill files) as a `ValidationLoopError` that says what to change."""
+    if isinstance(exc, duckdb.OutOfMemoryException) or "No space left on device" in str(exc):
+        raise ValidationLoopError(
+            f"{path.name}: DuckDB could not stage the file: {str(exc).splitlines()[0]} (raise "
+            "the loop's resources.duckdb_memory, or free disk space for <home>/tmp)"
+        ) from None
 
 
 def _first_bad_json_line(path: Path, compressed: bool, fallback: str) -> Rejection:
     """Find the first line that is not UTF-8 JSON (only called once DuckDB has refused the file)."""
     with _open_bytes(path, compressed) as raw:
-        for number, line in enumerate(raw, start=1):
+        for number, line in enumerate(iter(lambda: raw.readline(MAX_JSON_LINE + 1), b""), 1):
+            if len(line) > MAX_JSON_LINE:
+                reason = f"malformed JSON: line longer than {MAX_JSON_LINE} bytes"
+                return Rejection("malformed_json", reason, line=number)
             try:
                 text = line.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
@@ -203,6 +230,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, h
             [str(path)],
         )
     except duckdb.Error as exc:
+        _raise_unless_the_file(exc, path)
         rejection = _first_bad_json_line(path, compressed, str(exc).splitlines()[0])
         raise BatchRejected(path.name, rejection) from None
     not_object = con.execute(
@@ -244,6 +272,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, head: str) -> Non
             f"CREATE OR REPLACE TABLE stage AS SELECT * FROM read_parquet(?){head}", [str(path)]
         )
     except duckdb.Error as exc:
+        _raise_unless_the_file(exc, path)
         first = str(exc).splitlines()[0].removeprefix("Invalid Input Error: ")
         raise BatchRejected(
             path.name, Rejection("unreadable_parquet", f"not a readable Parquet file: {first}")

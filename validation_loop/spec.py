@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import reprlib
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -16,11 +18,23 @@ from pydantic import (
     model_validator,
 )
 
+from validation_loop.atomic import write_text
 from validation_loop.errors import SpecError
 from validation_loop.gaps.thresholds import resolve_rules, threshold_names
 
 LOOP_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 DEFAULT_NULL_VALUES = ["", "NA", "N/A", "NULL", "null", "None"]
+# Every section refuses unknown keys, and NaN or infinite numbers (a NaN threshold never
+# crosses, an infinite timeout never ends).
+SPEC_FIELDS = ConfigDict(extra="forbid", allow_inf_nan=False)
+MAX_THREADS = 1024  # DuckDB starts every thread it is given (100,000 hang it on exit)
+MEMORY_PATTERN = r"^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
+MEMORY_UNITS = {
+    **{unit: 1000 ** (power + 1) for power, unit in enumerate(("KB", "MB", "GB", "TB"))},
+    **{unit: 1024 ** (power + 1) for power, unit in enumerate(("KiB", "MiB", "GiB", "TiB"))},
+}
+MIN_MEMORY, MAX_MEMORY = 16 * 1000**2, 2**60
+SEED_MAX = 2**32 - 1  # scikit-learn's random_state takes 0 .. 2**32 - 1
 
 
 class ColumnType(StrEnum):
@@ -54,7 +68,7 @@ class Task(StrEnum):
 class AnnotationSpec(BaseModel):
     """How human batches carry their labels."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     format: Literal["rows", "long"] = Field(
         "rows",
@@ -70,7 +84,7 @@ class AnnotationSpec(BaseModel):
 class QualitySpec(BaseModel):
     """Batch expectations and human-label quality settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     range_tolerance: float = Field(
         0.1, ge=0, description="Generated numeric ranges widen the human range by this share."
@@ -94,7 +108,7 @@ class QualitySpec(BaseModel):
 class ModelSpec(BaseModel):
     """Model-based gap checks: detection and train-on-synthetic, test-on-human utility."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     enabled: bool = Field(True, description="Run the model-based checks with every comparison.")
     detection_rows: int = Field(
@@ -166,26 +180,39 @@ class ModelSpec(BaseModel):
 class ResourceSpec(BaseModel):
     """How much of the machine one run of this loop may use."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     threads: int | None = Field(
         None,
         ge=1,
+        le=MAX_THREADS,
         description="Threads any one step (a model fit, a DuckDB query) may use; default: "
         "$VALIDATION_LOOP_THREADS, else the cores available to the process.",
     )
     duckdb_memory: str = Field(
         "1GB",
-        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        pattern=MEMORY_PATTERN,
         description="DuckDB's memory limit for this loop's connections (staging a batch, "
         "validating, comparing); beyond it DuckDB spills to <home>/tmp.",
     )
+
+    @field_validator("duckdb_memory")
+    @classmethod
+    def _usable_memory(cls, value: str) -> str:
+        """A limit DuckDB can start with: from 16MB (below, a connection cannot even open) to
+        1 EiB (far above, DuckDB's parser overflows)."""
+        match = re.fullmatch(MEMORY_PATTERN, value)
+        assert match is not None  # the pattern was checked first
+        size = float(match.group(1)) * MEMORY_UNITS[match.group(2)]
+        if not MIN_MEMORY <= size <= MAX_MEMORY:
+            raise ValueError("outside 16MB .. 1EiB")
+        return value
 
 
 class FeedbackSpec(BaseModel):
     """How gap reports feed back into the generator config."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     mode: Literal["propose", "auto"] = Field(
         "propose",
@@ -207,35 +234,67 @@ CRON_FIELDS = (  # (lowest, highest, names) per field
 )
 
 
-def _cron_value(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
-    """One number or name within a field's range."""
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _cron_number(text: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
+    """One number or name within a field's range, as a number; None if it is neither."""
     if text.lower() in names:
-        return True
-    return text.isdigit() and low <= int(text) <= high
+        return names.index(text.lower()) + low
+    if text.isdigit() and low <= int(text) <= high:
+        return int(text)
+    return None
 
 
-def valid_cron(expression: str) -> bool:
-    """A standard five-field cron expression (lists, ranges, steps, names) or an @ alias."""
+def _cron_values(field: str, low: int, high: int, names: tuple[str, ...]) -> set[int] | None:
+    """The values one cron field selects (a range may wrap around, `5/10` runs to the end), or
+    None if the field is not valid."""
+    values: set[int] = set()
+    for part in field.split(","):
+        base, slash, step = part.partition("/")
+        if slash and not (step.isdigit() and int(step) > 0):
+            return None
+        if base == "*":
+            first, last = low, high
+        else:
+            ends = [_cron_number(end, low, high, names) for end in base.split("-")]
+            if len(ends) > 2 or None in ends:
+                return None
+            first, last = ends[0], (ends[1] if len(ends) == 2 else high if slash else ends[0])
+        assert first is not None and last is not None
+        wrapped = [*range(first, high + 1), *range(low, last + 1)]
+        span = range(first, last + 1) if first <= last else wrapped
+        values.update(span[:: int(step) if slash else 1])
+    return values
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why `expression` is not a standard five-field cron expression (lists, ranges, steps,
+    names) or an @ alias that fires at all; None if it is one.
+
+    Dagster refuses only February 30 and 31; croniter fails on any date that never comes."""
     if expression.strip() in CRON_ALIASES:
-        return True
+        return None
     fields = expression.split()
-    if len(fields) != len(CRON_FIELDS):
-        return False
-    for field, (low, high, names) in zip(fields, CRON_FIELDS, strict=True):
-        for part in field.split(","):
-            base, _, step = part.partition("/")
-            if step and not (step.isdigit() and int(step) > 0):
-                return False
-            ends = base.split("-") if base != "*" else []
-            if len(ends) > 2 or not all(_cron_value(e, low, high, names) for e in ends):
-                return False
-    return True
+    selected = [
+        _cron_values(field, *limits) for field, limits in zip(fields, CRON_FIELDS, strict=False)
+    ]
+    if len(fields) != len(CRON_FIELDS) or None in selected:
+        return (
+            "not a valid cron expression (five fields, e.g. '0 6 * * *', "
+            "or @hourly, @daily, @weekly, @monthly)"
+        )
+    days, months = selected[2], selected[3]
+    assert days is not None and months is not None
+    if not any(day <= DAYS_IN_MONTH[month - 1] for day in days for month in months):
+        return "never fires: none of its days of the month occurs in its months"
+    return None
 
 
 class ScheduleSpec(BaseModel):
     """When the loop re-checks itself even if no batch arrived."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     cron: str = Field("0 6 * * *", description="Cron expression (default: daily at 06:00).")
     timezone: str = Field("UTC", description="IANA time zone of the cron expression.")
@@ -243,12 +302,10 @@ class ScheduleSpec(BaseModel):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        """A cron expression Dagster can schedule."""
-        if not valid_cron(value):
-            raise ValueError(
-                f"{value!r} is not a valid cron expression (five fields, e.g. '0 6 * * *', "
-                "or @hourly, @daily, @weekly, @monthly)"
-            )
+        """A cron expression Dagster can schedule, that fires."""
+        problem = cron_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("timezone")
@@ -259,15 +316,15 @@ class ScheduleSpec(BaseModel):
 
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Berlin')") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a long name
+            raise ValueError("not an IANA time zone (e.g. 'Europe/Berlin')") from None
         return value
 
 
 class FreshnessSpec(BaseModel):
     """Stale data is a finding of its own."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     human_max_age_days: float = Field(
         30, gt=0, description="No human batch for longer than this is a warn-level finding."
@@ -280,7 +337,7 @@ RouteType = Literal["slack", "teams", "webhook", "email"]
 class RouteSpec(BaseModel):
     """One alert destination; endpoints and secrets are names of environment variables."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Shown in the delivery log.")
     type: RouteType
@@ -290,7 +347,7 @@ class RouteSpec(BaseModel):
     url_env: str | None = Field(None, description="slack, teams, webhook: env var with the URL.")
     secret_env: str | None = Field(None, description="webhook: env var with the HMAC secret.")
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = Field(587, ge=1, le=65535)
     starttls: bool = True
     ca_file: str | None = Field(None, description="email: CA bundle to verify the SMTP server.")
     username_env: str | None = None
@@ -318,7 +375,7 @@ class RouteSpec(BaseModel):
 class AlertSpec(BaseModel):
     """Where gap and run-failure alerts go, and how often."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     routes: list[RouteSpec] = Field(default_factory=list)
     renotify_hours: float = Field(
@@ -345,7 +402,7 @@ class AlertSpec(BaseModel):
 class LoopSpec(BaseModel):
     """A validated `loop.yaml`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = SPEC_FIELDS
 
     name: str = Field(pattern=LOOP_NAME_PATTERN, description="The loop's name.")
     task: Task = Field(description="`classification` or `regression`.")
@@ -367,7 +424,9 @@ class LoopSpec(BaseModel):
         default_factory=lambda: list(DEFAULT_NULL_VALUES),
         description="Strings read as missing in CSV batches.",
     )
-    seed: int = Field(0, description="Seed for every random choice the loop makes.")
+    seed: int = Field(
+        0, ge=0, le=SEED_MAX, description="Seed for every random choice the loop makes."
+    )
     quality: QualitySpec = Field(default_factory=QualitySpec)
     models: ModelSpec = Field(default_factory=ModelSpec)
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
@@ -466,13 +525,40 @@ class LoopSpec(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+_SHORT = reprlib.Repr()  # a value in a message: bounded, however large the YAML made it
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring = 3, 6, 6, 80
+
+
 def _describe(error: dict[str, Any]) -> str:
     """One line for one pydantic error: field, value, what was expected."""
     field = ".".join(str(p) for p in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] in ("missing",):
         return f"field {field!r}: missing; {message.lower()}"
-    return f"field {field!r}: got {error.get('input')!r}; {message}"
+    return f"field {field!r}: got {_SHORT.repr(error.get('input'))}; {message}"
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML would keep the
+    last one silently, dropping, say, a whole `columns:` block)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """The mapping of `node`, or a `ConstructorError` naming a repeated key."""
+        seen: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key, which the base class refuses
+                continue
+            if first is not key_node.start_mark:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"key {key!r} appears twice (first on line {first.line + 1})",
+                    problem_mark=key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_spec(data: Any, origin: str) -> LoopSpec:
@@ -488,13 +574,26 @@ def parse_spec(data: Any, origin: str) -> LoopSpec:
 def load_spec(path: Path) -> LoopSpec:
     """Read and validate a `loop.yaml`."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise SpecError(str(path), ["file not found"]) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), [f"not UTF-8 text (byte {exc.start})"]) from None
+    except OSError as exc:
+        raise SpecError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(str(path), [f"not valid YAML: {exc}"]) from None
+        data = yaml.load(text, Loader=_SpecLoader)  # a SafeLoader: no Python objects
+    except RecursionError:
+        raise SpecError(str(path), ["not valid YAML: nested too deeply"]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(filter(None, (exc.context, exc.problem)))
+        raise SpecError(str(path), [f"not valid YAML{where}: {problem}"]) from None
+    except Exception as exc:  # PyYAML's constructors raise whatever a bad scalar makes Python
+        # raise (ValueError for 2024-13-45, KeyError for `!!bool maybe`, AttributeError for
+        # `!!timestamp x`) besides its own YAMLError
+        raise SpecError(str(path), [f"not valid YAML: {exc!r}"]) from None
     spec = parse_spec(data, str(path))
     if spec.name != path.parent.name:
         raise SpecError(
@@ -511,4 +610,4 @@ def save_spec(spec: LoopSpec, path: Path) -> None:
     """Write a spec as YAML with a short header."""
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "# validation_loop loop spec; every field is described in the README.\n"
-    path.write_text(header + spec.to_yaml(), encoding="utf-8")
+    write_text(path, header + spec.to_yaml())

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
 
 from validation_loop.home import Home
 from validation_loop.spec import LoopSpec, parse_spec, save_spec
 
 pytest_plugins = ["validation_loop_tests.servers"]
+
+# Hypothesis (test_fuzz.py): `ci` is bounded and reproducible; HYPOTHESIS_PROFILE=long tries more.
+_FUZZ = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
+settings.register_profile("ci", max_examples=30, derandomize=True, **_FUZZ)
+settings.register_profile("long", max_examples=2_000, **_FUZZ)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SPEC: dict[str, Any] = {
     "name": "churn",

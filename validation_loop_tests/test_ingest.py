@@ -774,3 +774,35 @@ def test_cli_skips_a_file_that_vanishes_mid_ingest(
     )
     assert "ingested kept.csv as human-" in captured.out
     assert "Traceback" not in captured.err and "rejected" not in captured.err
+
+
+def test_a_header_without_line_breaks_is_rejected_unread(home, spec, tmp_path) -> None:
+    """A 3 MiB first line (a file with no line break, say) is rejected after reading just past
+    DuckDB's own line limit, not read whole."""
+    path = tmp_path / "one_line.csv"
+    path.write_text(",".join(f"column_{i}" for i in range(300_000)))
+    assert path.stat().st_size > 3 * 2**20
+    with pytest.raises(BatchRejected) as rejected:
+        ingest_file(home, spec, path, "human")
+    assert rejected.value.rejection.kind == "malformed_csv"
+    assert rejected.value.rejection.line == 1
+    assert "the header is longer than 2097152 bytes" in str(rejected.value)
+
+
+def test_duckdb_out_of_memory_is_not_the_files_fault(home, write_batch) -> None:
+    """16MB is below the 30.5 MiB buffer DuckDB's CSV reader always takes: the ingest fails
+    with what to change, and the file stays in landing, neither quarantined nor recorded (it
+    used to be quarantined as malformed CSV)."""
+    spec = parse_spec({**SPEC, "resources": {"duckdb_memory": "16MB"}}, "test")
+    save_spec(spec, home.loop("churn").spec_path)
+    path = write_batch("good.csv", folder=home.loop("churn").landing("human"))
+    with pytest.raises(ValidationLoopError) as failed:
+        ingest_file(home, spec, path, "human")
+    assert not isinstance(failed.value, BatchRejected)
+    assert "Out of Memory" in str(failed.value)
+    assert "raise the loop's resources.duckdb_memory" in str(failed.value)
+    assert path.is_file()
+    quarantine = home.loop("churn").quarantine
+    assert not quarantine.exists() or not any(quarantine.iterdir())
+    with Warehouse(home.warehouse_path).read() as con:
+        assert list_rejections(con, "churn") == [] and list_batches(con, "churn") == []

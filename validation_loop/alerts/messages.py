@@ -8,12 +8,14 @@ carries an endpoint or a secret, so it can be stored and shown as it is.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
 from validation_loop.alerts.events import GapEvent
+from validation_loop.render.markdown import one_line
 
 ALERT_SCHEMA = "validation-loop/alert/v1"
 SLACK_TEXT_LIMIT = 2900
@@ -63,10 +65,12 @@ class AlertItem:
         )
 
     def line(self) -> str:
-        """One line of plain text."""
+        """One line of plain text; a line break in a column name or slice value is written as
+        `\\n`, so no name can start a line of its own (a forged `[ERROR]` line, say)."""
         where = ", ".join(self.columns)
         if self.slice:
             where += " in " + ", ".join(f"{k}={v}" for k, v in self.slice.items())
+        where = one_line(where)
         return (
             f"[{self.severity.upper()}] {EVENT_WORDS.get(self.event, self.event)}: "
             f"{self.kind} {self.metric} on {where}: {_number(self.value)} against threshold "
@@ -165,25 +169,40 @@ def gap_alert(
     )
 
 
+def slack_text(text: str) -> str:
+    """Text for a Slack `mrkdwn` field, shown as written: Slack reads `<...>` as a link or a
+    mention (`<!channel>` would page a whole channel) and `&` as an entity, so the three are
+    escaped as Slack asks."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_link(url: str, name: str) -> str:
+    """A Slack link; the URL's own `&<>|` cannot end it early."""
+    return f"<{slack_text(url).replace('|', '%7C')}|{name}>"
+
+
 def slack_payload(alert: Alert) -> dict[str, Any]:
-    """A Slack incoming-webhook message in Block Kit (with a plain `text` fallback)."""
+    """A Slack incoming-webhook message in Block Kit (with a plain `text` fallback); text from
+    data (column names, slice values, versions) is escaped, so it can neither link nor mention."""
     icon = {"error": ":red_circle:", "warn": ":large_orange_circle:"}.get(
         alert.severity, ":white_check_mark:"
     )
-    lines = [f"• {item.line()}" for item in alert.items]
+    lines = [f"• {slack_text(item.line())}" for item in alert.items]
     if alert.more:
         lines.append(f"… and {alert.more} more")
     body = "\n".join(lines)
     if len(body) > SLACK_TEXT_LIMIT:
-        body = body[: SLACK_TEXT_LIMIT - 1] + "…"
+        # cut, without leaving half an entity (`&am`) at the end
+        body = re.sub(r"&[a-z]{0,3}$", "", body[: SLACK_TEXT_LIMIT - 1]) + "…"
+    summary = slack_text(alert.summary)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150]}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {alert.summary}"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {summary}"}},
     ]
     if body:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     links = [
-        f"<{url}|{name}>"
+        _slack_link(url, name)
         for name, url in (("Open the report", alert.report_url), ("Dagster run", alert.run_url))
         if url
     ]
@@ -191,11 +210,19 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}
         )
-    return {"text": f"{alert.title}: {alert.summary}", "blocks": blocks}
+    return {"text": f"{slack_text(alert.title)}: {summary}", "blocks": blocks}
+
+
+def teams_text(text: str) -> str:
+    """Text for an Adaptive Card TextBlock, which renders Markdown links: a zero-width space
+    between `]` and `(` keeps a name like `[click](https://...)` from becoming one (renderers
+    differ on backslash escapes; every one needs the two characters side by side)."""
+    return text.replace("](", "]\u200b(")
 
 
 def teams_payload(alert: Alert) -> dict[str, Any]:
-    """A Microsoft Teams webhook message carrying an Adaptive Card."""
+    """A Microsoft Teams webhook message carrying an Adaptive Card; text from data cannot
+    form a link."""
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -204,9 +231,11 @@ def teams_payload(alert: Alert) -> dict[str, Any]:
             "text": alert.title,
             "wrap": True,
         },
-        {"type": "TextBlock", "text": alert.summary, "wrap": True},
+        {"type": "TextBlock", "text": teams_text(alert.summary), "wrap": True},
     ]
-    body += [{"type": "TextBlock", "text": item.line(), "wrap": True} for item in alert.items]
+    body += [
+        {"type": "TextBlock", "text": teams_text(item.line()), "wrap": True} for item in alert.items
+    ]
     if alert.more:
         body.append({"type": "TextBlock", "text": f"… and {alert.more} more", "wrap": True})
     actions = [

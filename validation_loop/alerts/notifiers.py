@@ -115,8 +115,8 @@ def _email(route: RouteSpec, alert: Alert, resolve: Resolve, timeout: float) -> 
         raise DeliveryError(f"route {route.name}: SMTP {type(exc).__name__}") from None
 
 
-def send(route: RouteSpec, alert: Alert, resolve: Resolve, timeout: float) -> None:
-    """Deliver `alert` to `route` once; raises DeliveryError."""
+def _send(route: RouteSpec, alert: Alert, resolve: Resolve, timeout: float) -> None:
+    """Deliver `alert` to `route` once by its type; raises DeliveryError."""
     if route.type == "email":
         _email(route, alert, resolve, timeout)
         return
@@ -131,3 +131,18 @@ def send(route: RouteSpec, alert: Alert, resolve: Resolve, timeout: float) -> No
         timestamp = str(int(time.time()))
         headers = {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(secret, timestamp, body)}
         _post(route, url, body, headers, timeout)
+
+
+def send(route: RouteSpec, alert: Alert, resolve: Resolve, timeout: float) -> None:
+    """Deliver `alert` to `route` once; raises DeliveryError.
+
+    Any other error becomes a DeliveryError naming only its type: its message may hold a
+    secret (smtplib's `UnicodeEncodeError` for a non-ASCII password carries the password). It
+    is not retried at once: a setting, not the network, is wrong.
+    """
+    try:
+        _send(route, alert, resolve, timeout)
+    except DeliveryError:
+        raise
+    except Exception as exc:
+        raise DeliveryError(f"route {route.name}: {type(exc).__name__}", retryable=False) from None

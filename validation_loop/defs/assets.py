@@ -13,13 +13,13 @@ from validation_loop.defs.resources import HomeResource
 from validation_loop.errors import BatchRejected, ValidationLoopError
 from validation_loop.gaps.store import compare_loop
 from validation_loop.home import Home
-from validation_loop.ingest import BatchRecord
+from validation_loop.ingest import BatchRecord, settle
 from validation_loop.inventory import loop_inventory
 from validation_loop.landing import ingest_batch
 from validation_loop.quality.labels import LabelQuality, refresh_label_quality
 from validation_loop.quality.suite import SUITE_FILE, SuiteError, read_entries
 from validation_loop.quality.validation import ExpectationOutcome, check_names, validate_batch
-from validation_loop.render.markdown import table_markdown, to_markdown
+from validation_loop.render.markdown import inline, table_markdown, to_markdown
 from validation_loop.render.tables import Table, gaps_table, inventory_document
 from validation_loop.spec import LoopSpec
 from validation_loop.warehouse import Warehouse, fetch_dicts, quote_ident
@@ -200,6 +200,7 @@ def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
                 file,
                 config.generator_version,
                 progress=config.show_progress,
+                archive=False,
             )
         except BatchRejected as rejected:
             where = rejected.rejection
@@ -225,6 +226,7 @@ def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
                 description=f"batch {batch.batch_id} is stored but not validated: {exc}",
                 allow_retries=False,
             ) from None
+        outcome = settle(home.home(), outcome)  # last: a crash before leaves the file in landing
         checks = [_suite_result(outcomes)]
         checks += [_check_result(o) for o in outcomes if o.check_name in declared]
         current = {o.check_name for o in outcomes} | {SUITE_CHECK}
@@ -250,7 +252,7 @@ def build_batches_asset(home: Home, loop: str) -> dg.AssetsDefinition:
                 "ingested_at": batch.ingested_at.isoformat(),
                 "new": outcome.new,
                 "warnings": dg.MetadataValue.md(
-                    "\n".join(f"- {w}" for w in batch.warnings) or "_none_"
+                    "\n".join(f"- {inline(w)}" for w in batch.warnings) or "_none_"
                 ),
                 "archived_as": str(outcome.stored_as or ""),
                 "preview": dg.MetadataValue.md(_preview(home, batch)),

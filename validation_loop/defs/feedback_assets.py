@@ -13,7 +13,7 @@ from validation_loop.feedback.reference import make_batch
 from validation_loop.feedback.versions import accept, current_version, proposals
 from validation_loop.gaps.compute import KIND_ORDER
 from validation_loop.gaps.records import SEVERITY_ORDER
-from validation_loop.render.markdown import table_markdown
+from validation_loop.render.markdown import code_block, table_markdown
 from validation_loop.render.report import diff_lines, report_markdown
 from validation_loop.render.tables import gaps_table
 from validation_loop.report.build import publish_report
@@ -158,7 +158,7 @@ def build_generator_config_asset(loop: str) -> dg.AssetsDefinition:
                 "accepted": proposal.accepted,
                 "file": str(proposal.path or ""),
                 "diff": dg.MetadataValue.md(
-                    "```diff\n" + "\n".join(lines[:60]) + "\n```" if lines else "_no change_"
+                    code_block(lines[:60], "diff") if lines else "_no change_"
                 ),
             }
         )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from validation_loop.atomic import write_text
 from validation_loop.defs.assets import batch_run_config, batches_key
 from validation_loop.defs.build import build_definitions
 from validation_loop.defs.feedback_assets import accepted_config_key, reference_batch_key
@@ -64,7 +65,7 @@ def dagster_instance(home: Home) -> dg.DagsterInstance:
         home.dagster_home.mkdir(parents=True, exist_ok=True)
         config = home.dagster_home / "dagster.yaml"
         if not config.exists():
-            config.write_text(INSTANCE_CONFIG, encoding="utf-8")
+            write_text(config, INSTANCE_CONFIG)
         os.environ["DAGSTER_HOME"] = str(home.dagster_home)
     # Two processes creating a fresh instance's SQLite storage at once race on its tables:
     # open the instance and touch every storage one process at a time.

@@ -65,6 +65,9 @@ def _propose(home: Home, spec: LoopSpec, report: dict[str, Any], version: str) -
     waiting = [v for v in proposals(layout) if load_config(layout, v).parent == version]
     if waiting:
         path = config_path(layout, waiting[-1])
+        if spec.feedback.mode == "auto":  # written, but the run ended before accepting it
+            accept(layout, waiting[-1], by="auto")
+            return Proposal(waiting[-1], path, 0, True, "accepted (auto mode)")
         return Proposal(waiting[-1], path, 0, False, f"{waiting[-1]} already proposed")
     changes = [
         Change.model_validate(c) for rec in report["recommendations"] for c in rec["changes"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from validation_loop.atomic import replacing, write_text
 from validation_loop.errors import NothingToCompare
 from validation_loop.feedback.generator import GeneratorConfig, fit_config, generate
 from validation_loop.feedback.versions import (
@@ -71,11 +72,10 @@ def make_batch(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     path = layout.landing("synthetic") / f"{spec.name}_{config.version}_{stamp}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(path.name + ".tmp")
-    frame.to_parquet(staging, index=False)
-    path.with_name(path.name + SIDECAR_SUFFIX).write_text(
+    write_text(  # the sidecar first: the batch is whole and tagged when it appears
+        path.with_name(path.name + SIDECAR_SUFFIX),
         json.dumps({"generator_version": config.version, "generator": "reference"}) + "\n",
-        encoding="utf-8",
     )
-    staging.replace(path)
+    with replacing(path, "wb") as handle:
+        frame.to_parquet(handle, index=False)
     return GeneratedBatch(path, config, len(frame))

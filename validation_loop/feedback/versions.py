@@ -5,12 +5,16 @@
 person accepts it (`validation-loop accept`) or the loop runs in `auto` mode. Without a
 `CURRENT` file the oldest version is current. Every acceptance is appended to
 `generator/accepted.jsonl`.
+
+Every file here is written atomically (`validation_loop.atomic`): a version file appears whole
+or not at all, and `CURRENT` and the log are replaced, never edited in place. An acceptance
+holds a lock while it replaces `CURRENT`, then the log; a crash between the two leaves the log
+one line short, never `CURRENT` behind the log.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +22,17 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from validation_loop.atomic import write_text
 from validation_loop.errors import ConfigError
 from validation_loop.feedback.generator import GeneratorConfig
 from validation_loop.home import LoopLayout
+from validation_loop.locks import file_lock
 
 VERSION_PATTERN = re.compile(r"^v(\d{4,})$")
 CURRENT_FILE = "CURRENT"
 ACCEPTED_LOG = "accepted.jsonl"
+ACCEPT_LOCK = ".accept.lock"
+ACCEPT_LOCK_SECONDS = 120
 
 
 def version_name(number: int) -> str:
@@ -78,12 +86,10 @@ def load_config(layout: LoopLayout, version: str) -> GeneratorConfig:
 def save_config(layout: LoopLayout, config: GeneratorConfig) -> Path:
     """Write a new version file; an existing version is never overwritten."""
     path = config_path(layout, config.version)
-    layout.generator.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, width=100)
+    header = f"# generator config {config.version} (written once, never edited)\n"
     try:
-        with path.open("x", encoding="utf-8") as handle:
-            handle.write(f"# generator config {config.version} (written once, never edited)\n")
-            handle.write(text)
+        write_text(path, header + text, exclusive=True)
     except FileExistsError:
         raise ConfigError(f"{path} exists; versions are never edited in place") from None
     return path
@@ -133,17 +139,17 @@ def proposals(layout: LoopLayout) -> list[str]:
 def accept(layout: LoopLayout, version: str, by: str = "cli") -> str | None:
     """Make `version` current; returns the version it replaces. Logged in `accepted.jsonl`."""
     load_config(layout, version)
-    previous = current_version(layout)
-    pointer = layout.generator / CURRENT_FILE
-    staging = pointer.with_suffix(".tmp")
-    staging.write_text(version + "\n", encoding="utf-8")
-    os.replace(staging, pointer)
-    entry = {
-        "version": version,
-        "previous": previous,
-        "accepted_at": datetime.now(UTC).isoformat(),
-        "by": by,
-    }
-    with (layout.generator / ACCEPTED_LOG).open("a", encoding="utf-8") as log:
-        log.write(json.dumps(entry) + "\n")
+    lock = layout.generator / ACCEPT_LOCK
+    with file_lock(lock, exclusive=True, timeout=ACCEPT_LOCK_SECONDS, holder=str(lock)):
+        previous = current_version(layout)
+        write_text(layout.generator / CURRENT_FILE, version + "\n")
+        entry = {
+            "version": version,
+            "previous": previous,
+            "accepted_at": datetime.now(UTC).isoformat(),
+            "by": by,
+        }
+        log = layout.generator / ACCEPTED_LOG
+        earlier = log.read_text(encoding="utf-8") if log.is_file() else ""
+        write_text(log, earlier + json.dumps(entry) + "\n")
     return previous

@@ -27,6 +27,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 )
 from great_expectations.exceptions import DataContextError
 
+from validation_loop.atomic import write_text
 from validation_loop.home import LoopLayout
 from validation_loop.locks import file_lock
 from validation_loop.quality.offline_docs import make_offline, page_stamps
@@ -93,7 +94,12 @@ def publish(
         context.build_data_docs(resource_identifiers=[key, suite_key] if suite_page else [key])
         make_offline(site, unchanged=before)
         if changed:
-            digest_path.write_text(digest, encoding="utf-8")
+            write_text(digest_path, digest)
+    return validation_page(layout, batch_id)
+
+
+def validation_page(layout: LoopLayout, batch_id: str) -> Path:
+    """The Data Docs page of a batch's latest validation (the site's index if there is none)."""
     pages = sorted((layout.root / SITE / "validations").glob(f"**/{batch_id}.html"))
     return pages[-1] if pages else site_index(layout)
 

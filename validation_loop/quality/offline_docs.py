@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from validation_loop.atomic import copy_file, write_text
+
 logger = logging.getLogger(__name__)
 
 ASSETS_DIR = Path(__file__).resolve().parent / "docs_assets"
@@ -268,13 +270,15 @@ def page_stamps(site_dir: Path) -> dict[Path, tuple[int, int]]:
 
 
 def _copy_if_changed(source: str, target: str) -> str:
-    """`shutil.copy2` unless the target already has the source's size and modification time."""
+    """Copy (atomically, with its times) unless the target already has the source's size and
+    modification time."""
     there = Path(target)
     if there.is_file():
         src, dst = Path(source).stat(), there.stat()
         if (src.st_size, src.st_mtime_ns) == (dst.st_size, dst.st_mtime_ns):
             return target
-    return shutil.copy2(source, target)
+    copy_file(Path(source), there)
+    return target
 
 
 def make_offline(site_dir: Path, unchanged: Mapping[Path, tuple[int, int]] | None = None) -> int:
@@ -305,6 +309,6 @@ def make_offline(site_dir: Path, unchanged: Mapping[Path, tuple[int, int]] | Non
         text = path.read_text(encoding="utf-8")
         new = _rewrite(text, _Page(path, site_dir))
         if new != text:
-            path.write_text(new, encoding="utf-8")
+            write_text(path, new)
             rewritten += 1
     return rewritten

@@ -17,6 +17,7 @@ import great_expectations as gx
 from great_expectations.exceptions import ExpectationNotFoundError
 from great_expectations.expectations.registry import get_expectation_impl
 
+from validation_loop.atomic import write_text
 from validation_loop.errors import SpecError
 from validation_loop.spec import ColumnType, LoopSpec
 from validation_loop.warehouse import aggregate, quote_ident
@@ -202,7 +203,7 @@ def read_entries(path: Path) -> list[dict[str, Any]]:
 def write_suite(path: Path, spec: LoopSpec, entries: list[dict[str, Any]]) -> None:
     """Write the suite as GX JSON."""
     document = {"name": spec.name, "expectations": entries, "meta": {"generated_by": GENERATOR}}
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(document, indent=2, default=str) + "\n")
 
 
 def regenerate_suite(path: Path, spec: LoopSpec, profile: dict[str, dict[str, Any]]) -> int:

@@ -3,9 +3,15 @@
 GX 1.x cannot execute on DuckDB through SQLAlchemy (results come back empty), so GX runs on its
 pandas engine and DuckDB feeds it: the expectations are grouped by the columns they read, and
 the groups are packed into runs of at most `CELLS_PER_RUN` values and `COLUMNS_PER_RUN` columns
-(a group is never split). Each run gets a DataFrame of just its columns, fetched from the
+(a group is never split). Each run gets a DataFrame of just its columns, streamed from the
 warehouse through Arrow and dropped before the next run, so memory holds at most one run's
-frame, never the batch twice.
+frame, never the batch twice. A run with more values than `CELLS_PER_RUN` (a tall batch) is
+cut into frames of consecutive rows, so memory does not grow with the batch: the expectations
+that judge each row on its own (`ROW_WISE`: not null, between, in set, regex, ...) run on every
+frame and GX builds their result from the frames' counts and first unexpected values (its own
+`_validate`, on the summed metrics: the same result as on the whole column); a type check runs
+on the first frame (the frames share their dtypes); any other expectation (uniqueness, a
+column's mean, ...) still sees its whole columns at once.
 Table-level expectations (column set, row count) see a frame with every column name and the
 batch's row count whose values are sparse zeros, so they cost no memory either.
 
@@ -13,6 +19,12 @@ A run hands its frame straight to a GX pandas execution engine and validator: th
 datasource route would fingerprint every frame (hashing all its values, twice) and build a
 context per run, which made validation of tall batches mostly hashing and of wide ones mostly
 set-up. GX still evaluates every expectation and returns its own results, which Data Docs show.
+
+GX writes its file-backed project (suites, validation results, Data Docs pages, and
+`great_expectations.yml`, rewritten on every publish) in place. So that a process killed
+mid-write leaves no torn file for every later Data Docs build to trip on, the project is
+created whole (in a temporary folder, renamed into place) and GX's writing modules write
+through `atomic.gx_open` (a temporary file renamed into place).
 """
 
 from __future__ import annotations
@@ -23,8 +35,10 @@ import gc
 import json
 import os
 import re
+import shutil
 import sys
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -38,14 +52,17 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.core import ExpectationValidationResult
 from great_expectations.data_context import AbstractDataContext
+from great_expectations.data_context.data_context import file_data_context
+from great_expectations.data_context.store import inline_store_backend, tuple_store_backend
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.validator.validator import Validator
 
-from validation_loop.home import Home
-from validation_loop.ingest import find_batch
-from validation_loop.quality.data_docs import publish
+from validation_loop.atomic import gx_open, temp_path
+from validation_loop.home import Home, LoopLayout
+from validation_loop.ingest import archived, find_batch
+from validation_loop.quality.data_docs import publish, validation_page
 from validation_loop.quality.results import usable_batches
 from validation_loop.quality.suite import (
     SUITE_FILE,
@@ -55,10 +72,16 @@ from validation_loop.quality.suite import (
     regenerate_suite,
 )
 from validation_loop.spec import LoopSpec
-from validation_loop.warehouse import Warehouse, quote_ident, quote_literal, table_exists
+from validation_loop.warehouse import (
+    Warehouse,
+    fetch_dicts,
+    quote_ident,
+    quote_literal,
+    table_exists,
+)
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if sys.platform == "linux" else None
-LARGE_FRAME_BYTES = 64 * 2**20  # below this, leftover memory is not worth a full collection
+LARGE_FRAME_BYTES = 64 * 2**20  # frames' bytes between two full collections (see `_Reclaim`)
 SEVERITIES = {"critical": "error", "warning": "warn", "info": "info"}
 EXAMPLES = 5
 # One GX run sees at most this many values (rows x columns; memory) and columns (GX filters the
@@ -66,6 +89,25 @@ EXAMPLES = 5
 # unless a single column group is larger.
 CELLS_PER_RUN = 2_000_000
 COLUMNS_PER_RUN = 50
+ROW_WISE = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_not_be_in_set",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_not_match_regex",
+        "expect_column_values_to_match_regex_list",
+        "expect_column_values_to_not_match_regex_list",
+        "expect_column_value_lengths_to_be_between",
+        "expect_column_value_lengths_to_equal",
+    }
+)  # column map expectations whose verdict on a row depends on that row alone
+DTYPE_ONLY = frozenset(
+    {"expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type"}
+)
+RUNTIME = {"result_format": {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}}
 RESULTS_SCHEMA = pa.schema(
     [
         ("loop", pa.string()),
@@ -132,6 +174,30 @@ def _context() -> AbstractDataContext:
     return context
 
 
+@cache
+def atomic_gx_files() -> None:
+    """Make GX's modules that write project files write each one atomically (module doc)."""
+    for module in (tuple_store_backend, inline_store_backend, file_data_context):
+        setattr(module, "open", gx_open)  # noqa: B010 (a module global that shadows the built-in)
+
+
+def scaffold_gx_project(layout: LoopLayout) -> None:
+    """Create the loop's GX project (`gx/`) whole, if it has none: GX writes it file by file,
+    so it is made in a temporary folder and renamed into place."""
+    project = layout.root / "gx"
+    if project.exists():
+        return
+    staging = temp_path(project)
+    try:
+        gx.get_context(mode="file", project_root_dir=staging)
+        os.rename(staging / "gx", project)
+    except OSError:
+        if not project.is_dir():  # not another process's project, made meanwhile
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _config_key(config: ExpectationConfiguration) -> str:
     """What tells a configuration's result apart from the others' in one run."""
     return json.dumps(
@@ -151,12 +217,7 @@ def _validate_frame(
     validator = Validator(execution_engine=engine, data_context=_context())
     suite = gx.ExpectationSuite(name="batch", expectations=entries)
     configs = validator.process_expectations_for_validation(suite.expectation_configurations)
-    results = validator.graph_validate(
-        configurations=configs,
-        runtime_configuration={
-            "result_format": {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
-        },
-    )
+    results = validator.graph_validate(configurations=configs, runtime_configuration=RUNTIME)
     # GX reorders (by column, failures first): put the results back in the entries' order.
     slots: dict[str, deque[int]] = {}
     for index, config in enumerate(suite.expectation_configurations):
@@ -186,22 +247,152 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    """A query's result as pandas, through Arrow, with the dtypes DuckDB's own `fetchdf` gives
-    (booleans with nulls as `BooleanDtype`) except text: Arrow-backed `StringDtype`, which GX
-    1.x can name in a type list (unlike pandas 3's default string dtype), kept without a copy."""
-    table = con.execute(sql).to_arrow_table()
+def _frames(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: tuple[str, ...], rows: int
+) -> Iterator[pd.DataFrame]:
+    """The relation's `columns` as pandas frames of `rows` consecutive rows (in the stored
+    order; at least one frame), streamed through Arrow, with the dtypes DuckDB's own `fetchdf`
+    gives (booleans with nulls anywhere in the column as `BooleanDtype`, in every frame) except
+    text: Arrow-backed `StringDtype`, which GX 1.x can name in a type list (unlike pandas 3's
+    default string dtype), kept without a copy."""
+    nulls = ", ".join(f"bool_or({quote_ident(c)} IS NULL)" for c in columns)
+    found = con.execute(f"SELECT {nulls} FROM ({relation})").fetchone() or ()
+    nullable = {c for c, has in zip(columns, found, strict=True) if has}
+    selected = ", ".join(quote_ident(c) for c in columns)
+    query = con.sql(f"SELECT {selected} FROM ({relation})")  # streams; `execute` would not
+    reader = query.to_arrow_reader(min(rows, 1 << 20))
+    pending: list[pa.RecordBatch] = []
+    held, sent = 0, False
+    for batch in reader:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield _pandas(table.slice(0, rows), nullable)
+            rest = table.slice(rows)
+            pending, held, sent = rest.to_batches(), rest.num_rows, True
+            del table, rest
+    if held or not sent:
+        yield _pandas(pa.Table.from_batches(pending, schema=reader.schema), nullable)
+
+
+def _pandas(table: pa.Table, nullable: set[str]) -> pd.DataFrame:
+    """An Arrow table as pandas, with the dtypes of `_frames`."""
     columns: dict[str, pd.Series] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             columns[name] = pd.Series(column, dtype=pd.StringDtype("pyarrow"))
-        elif pa.types.is_boolean(kind) and column.null_count:
+        elif pa.types.is_boolean(kind) and name in nullable:
             columns[name] = pd.Series(column, dtype=pd.BooleanDtype())
         else:
             columns[name] = column.to_pandas()
-    del table
     return pd.DataFrame(columns)
+
+
+def _combine(parts: list[tuple[int, ExpectationValidationResult]]) -> ExpectationValidationResult:
+    """One row-wise expectation's result on the whole relation from its results on frames
+    (each with its first row): GX's own `_validate` on the frames' summed counts and first
+    unexpected values and rows, as it would on the whole column."""
+    if len(parts) == 1:
+        return parts[0][1]
+    for _, result in parts:
+        if (result.exception_info or {}).get("raised_exception"):
+            return result
+    first = parts[0][1]
+    assert first.expectation_config is not None
+    expectation = first.expectation_config.to_domain_obj()
+    metric = expectation.map_metric
+    results = [(start, result.result) for start, result in parts]
+    metrics = {
+        "table.row_count": sum(r["element_count"] for _, r in results),
+        "column_values.nonnull.unexpected_count": sum(
+            r.get("missing_count", 0) for _, r in results
+        ),
+        f"{metric}.unexpected_count": sum(r["unexpected_count"] for _, r in results),
+        f"{metric}.unexpected_values": [
+            value for _, r in results for value in r.get("partial_unexpected_list", [])
+        ][:EXAMPLES],
+        f"{metric}.unexpected_index_list": [
+            start + index
+            for start, r in results
+            for index in r.get("partial_unexpected_index_list", [])
+        ][:EXAMPLES],
+    }
+    verdict = expectation._validate(metrics=metrics, runtime_configuration=RUNTIME)
+    return ExpectationValidationResult(
+        success=verdict["success"],
+        expectation_config=first.expectation_config,
+        result=verdict["result"],
+        exception_info=first.exception_info,
+    )
+
+
+class _Reclaim:
+    """Frees the memory of the frames GX is done with, once they add up to
+    `LARGE_FRAME_BYTES`: GX leaves reference cycles around each frame, which Python's
+    collector (counting objects, not bytes) would otherwise let pile up over many frames."""
+
+    def __init__(self) -> None:
+        self.held = 0
+
+    def done_with(self, frame: pd.DataFrame) -> None:
+        """Count a frame dropped; collect once enough bytes are waiting."""
+        self.held += int(frame.memory_usage(deep=False).sum())
+        if self.held > LARGE_FRAME_BYTES:
+            _release_memory()
+            self.held = 0
+
+
+def _on_frames(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: tuple[str, ...],
+    rows: int,
+    entries: list[dict[str, Any]],
+    positions: list[int],
+    reclaim: _Reclaim,
+) -> dict[int, ExpectationValidationResult]:
+    """Validate the entries at `positions` on frames of `rows` rows of `columns`: a type check
+    on the first frame only, the others on every frame, their results combined."""
+    parts: dict[int, list[tuple[int, ExpectationValidationResult]]] = {p: [] for p in positions}
+    start = 0
+    for frame in _frames(con, relation, columns, rows):
+        todo = [p for p in positions if not start or entries[p]["type"] not in DTYPE_ONLY]
+        results = _validate_frame(frame, [entries[p] for p in todo])
+        for position, result in zip(todo, results, strict=True):
+            parts[position].append((start, result))
+        start += len(frame)
+        reclaim.done_with(frame)
+        del frame, results
+    return {position: _combine(found) for position, found in parts.items()}
+
+
+def _validate_run(
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: tuple[str, ...],
+    rows: int,
+    entries: list[dict[str, Any]],
+    positions: list[int],
+    cells: int,
+    reclaim: _Reclaim,
+) -> dict[int, ExpectationValidationResult]:
+    """One run's results by position: on one frame when its values fit in `cells`; else the
+    row-wise and type entries on frames of at most `cells` values, the rest on one frame of
+    just the columns they read."""
+    frame_rows = max(1, cells // len(columns))
+    if rows <= frame_rows:
+        return _on_frames(con, relation, columns, max(rows, 1), entries, positions, reclaim)
+    framed = [p for p in positions if entries[p]["type"] in ROW_WISE | DTYPE_ONLY]
+    whole = [p for p in positions if p not in framed]
+    results = {}
+    if framed:
+        results = _on_frames(con, relation, columns, frame_rows, entries, framed, reclaim)
+    if whole:
+        read = tuple(dict.fromkeys(c for p in whole for c in entry_columns(entries[p])))
+        results |= _on_frames(con, relation, read, rows, entries, whole, reclaim)
+    return results
 
 
 def _release_memory() -> None:
@@ -247,9 +438,14 @@ def _runs(
 
 
 def validate_relation(
-    con: duckdb.DuckDBPyConnection, relation: str, entries: list[dict[str, Any]]
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    entries: list[dict[str, Any]],
+    cells: int | None = None,
 ) -> tuple[list[ExpectationOutcome], list[ExpectationValidationResult]]:
-    """Validate every entry on `relation` (SQL), a run of column groups at a time.
+    """Validate every entry on `relation` (SQL), a run of column groups at a time, each frame
+    holding at most `cells` values (default `CELLS_PER_RUN`) where the expectations allow
+    (module doc).
 
     Returns the outcomes and GX's own results (for Data Docs), both in suite order.
     """
@@ -259,43 +455,44 @@ def validate_relation(
     groups: dict[tuple[str, ...], list[int]] = {}
     for position, entry in enumerate(entries):
         groups.setdefault(tuple(dict.fromkeys(entry_columns(entry))), []).append(position)
-    names = check_names(entries)
-    outcomes: dict[int, ExpectationOutcome] = {}
     raw: dict[int, ExpectationValidationResult] = {}
+    reclaim = _Reclaim()
     for run_columns, positions in _runs(groups, rows):
         if run_columns:
-            selected = ", ".join(quote_ident(c) for c in run_columns)
-            frame = _fetch(con, f"SELECT {selected} FROM ({relation})")
+            budget = cells or CELLS_PER_RUN
+            raw |= _validate_run(
+                con, relation, run_columns, rows, entries, positions, budget, reclaim
+            )
         else:
             frame = _placeholder(columns, rows)
-        results = _validate_frame(frame, [entries[p] for p in positions])
-        large = int(frame.memory_usage(deep=False).sum()) > LARGE_FRAME_BYTES
-        del frame
-        if large:
-            _release_memory()
-        for position, item in zip(positions, results, strict=True):
-            raw[position] = item
-            details = item.result or {}
-            error = (item.exception_info or {}).get("exception_message")
-            entry = entries[position]
-            outcomes[position] = ExpectationOutcome(
-                position=position,
-                check_name=names[position],
-                expectation_type=entry["type"],
-                columns=entry_columns(entry),
-                severity=SEVERITIES.get(str(entry.get("severity", "critical")), "error"),
-                success=bool(item.success),
-                observed_value=_jsonable(details.get("observed_value", error)),
-                unexpected_count=details.get("unexpected_count"),
-                unexpected_percent=details.get("unexpected_percent"),
-                element_count=details.get("element_count"),
-                unexpected_examples=_jsonable(details.get("partial_unexpected_list", []))[
-                    :EXAMPLES
-                ],
-                expected=_describe(entry),
-            )
+            results = _validate_frame(frame, [entries[p] for p in positions])
+            raw |= dict(zip(positions, results, strict=True))
+            del frame
+    names = check_names(entries)
     order = range(len(entries))
-    return [outcomes[p] for p in order], [raw[p] for p in order]
+    return [_outcome(p, entries[p], names[p], raw[p]) for p in order], [raw[p] for p in order]
+
+
+def _outcome(
+    position: int, entry: dict[str, Any], name: str, result: ExpectationValidationResult
+) -> ExpectationOutcome:
+    """What `expectation_results` keeps of one GX result."""
+    details = result.result or {}
+    error = (result.exception_info or {}).get("exception_message")
+    return ExpectationOutcome(
+        position=position,
+        check_name=name,
+        expectation_type=entry["type"],
+        columns=entry_columns(entry),
+        severity=SEVERITIES.get(str(entry.get("severity", "critical")), "error"),
+        success=bool(result.success),
+        observed_value=_jsonable(details.get("observed_value", error)),
+        unexpected_count=details.get("unexpected_count"),
+        unexpected_percent=details.get("unexpected_percent"),
+        element_count=details.get("element_count"),
+        unexpected_examples=_jsonable(details.get("partial_unexpected_list", []))[:EXAMPLES],
+        expected=_describe(entry),
+    )
 
 
 def ensure_suite(home: Home, spec: LoopSpec) -> None:
@@ -358,31 +555,65 @@ def _store(
     con.from_arrow(table).insert_into("expectation_results")
 
 
+def stored_outcomes(
+    con: duckdb.DuckDBPyConnection, loop: str, batch_id: str
+) -> list[ExpectationOutcome]:
+    """The outcomes of a batch's latest validation kept in `expectation_results` (none if it
+    was never validated)."""
+    rows = fetch_dicts(
+        con,
+        "SELECT * EXCLUDE (loop, batch_id, validated_at) FROM expectation_results "
+        "WHERE loop = $loop AND batch_id = $batch AND validated_at = (SELECT max(validated_at) "
+        "FROM expectation_results WHERE loop = $loop AND batch_id = $batch) ORDER BY position",
+        {"loop": loop, "batch": batch_id},
+    )
+    return [
+        ExpectationOutcome(
+            **{
+                **row,
+                "observed_value": json.loads(row["observed_value"]),
+                "unexpected_examples": json.loads(row["unexpected_examples"]),
+            }
+        )
+        for row in rows
+    ]
+
+
 def validate_batch(
     home: Home, spec: LoopSpec, batch_id: str
 ) -> tuple[list[ExpectationOutcome], Path]:
-    """Validate a stored batch with the loop's suite, keep the results, publish Data Docs.
+    """Validate a stored batch with the loop's suite, publish Data Docs, keep the results.
 
     Returns the outcomes and the batch's Data Docs page. A human batch that passes then
     refreshes the suite, so later batches are held to what it showed; a blocked one never
-    widens it.
+    widens it. Keeping the results is the commit point: an ingest cut short after it (its
+    file not archived yet) is finished with the kept outcomes, not validated again against
+    a suite that may already hold what this batch showed.
     """
     ensure_suite(home, spec)
     entries = load_suite(home.loop(spec.name).root / SUITE_FILE, spec)
+    layout = home.loop(spec.name)
     warehouse = Warehouse(home.warehouse_path, resources=spec.resources)
     with warehouse.read() as con:
         batch = find_batch(con, spec.name, batch_id)
         if batch is None:
             raise ValueError(f"batch {batch_id} is not in the warehouse")
-        relation = (
-            f"SELECT * EXCLUDE (_batch_id, _row) FROM {quote_ident(spec.name)}."
-            f"{quote_ident(batch.source)} WHERE _batch_id = {quote_literal(batch_id)}"
-        )
-        outcomes, results = validate_relation(con, relation, entries)
-    validated_at = datetime.now(UTC)
-    with warehouse.write() as con:
-        _store(con, spec.name, batch_id, validated_at, outcomes)
-    page = publish(home.loop(spec.name), spec.name, entries, batch_id, results, validated_at)
+        kept = [] if archived(home, batch) else stored_outcomes(con, spec.name, batch_id)
+        if not kept:
+            relation = (
+                f"SELECT * EXCLUDE (_batch_id, _row) FROM {quote_ident(spec.name)}."
+                f"{quote_ident(batch.source)} WHERE _batch_id = {quote_literal(batch_id)}"
+            )
+            outcomes, results = validate_relation(con, relation, entries)
+    if kept:
+        outcomes, page = kept, validation_page(layout, batch_id)
+    else:
+        validated_at = datetime.now(UTC)
+        atomic_gx_files()
+        scaffold_gx_project(layout)
+        page = publish(layout, spec.name, entries, batch_id, results, validated_at)
+        with warehouse.write() as con:
+            _store(con, spec.name, batch_id, validated_at, outcomes)
     if batch.source == "human" and not any(
         o.severity == "error" and not o.success for o in outcomes
     ):

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 
 from validation_loop.render.html import STYLE, page, table_html
-from validation_loop.render.markdown import table_markdown
+from validation_loop.render.markdown import code_block, inline, one_line, table_markdown
 from validation_loop.render.svg import grouped_bars, horizontal_bars, line_chart
 from validation_loop.render.tables import Table, gaps_table
 
 SLICE_METRICS = ("slice_accuracy_drop", "slice_error_increase")
 SLICE_BARS = 15
 VALUE_CHARS = 140
+PLAIN_PART = re.compile(r"[\w*-]+")
 
 
 def _short(value: Any) -> str:
@@ -32,13 +34,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= VALUE_CHARS else text[: VALUE_CHARS - 1] + "…"
 
 
+def _path(parts: list[Any]) -> str:
+    """A config path as `a.b.c`; a part that is not a plain word (a column named `a.b`, with
+    spaces, quotes or line breaks) is written as a JSON string, so the path reads one way."""
+    return ".".join(
+        p if isinstance(p, str) and PLAIN_PART.fullmatch(p) else json.dumps(p, ensure_ascii=False)
+        for p in parts
+    )
+
+
 def diff_lines(recommendation: dict[str, Any]) -> list[str]:
-    """The recommendation's config changes as unified-diff style lines."""
+    """The recommendation's config changes as unified-diff style lines, one line each."""
     lines = []
     for change in recommendation["changes"]:
-        path = ".".join(change["path"])
-        lines.append(f"- {path}: {_short(change['old'])}")
-        lines.append(f"+ {path}: {_short(change['new'])}")
+        path = _path(change["path"])
+        lines.append(one_line(f"- {path}: {_short(change['old'])}"))
+        lines.append(one_line(f"+ {path}: {_short(change['new'])}"))
     return lines
 
 
@@ -108,8 +119,8 @@ def _recommendation_table(report: dict[str, Any]) -> Table:
 
 def report_markdown(report: dict[str, Any], limit: int = 20) -> str:
     """The report as Markdown: summary, worst gaps, recommendations with diffs, quality."""
-    parts = [f"# Gap report: loop {report['loop']}", ""]
-    parts += [f"- **{name}**: {value}" for name, value in _facts(report)]
+    parts = [f"# Gap report: loop {inline(report['loop'])}", ""]
+    parts += [f"- **{name}**: {inline(value)}" for name, value in _facts(report)]
     components = report.get("score_components") or {}
     if components:
         parts.append(
@@ -121,8 +132,9 @@ def report_markdown(report: dict[str, Any], limit: int = 20) -> str:
     for rec in report["recommendations"]:
         lines = diff_lines(rec)
         if lines:
-            parts += ["", f"**{rec['action']}** ({', '.join(rec['columns'])}):", "", "```diff"]
-            parts += [*lines[: 2 * 8], "```"]
+            columns = inline(", ".join(rec["columns"]))
+            parts += ["", f"**{inline(rec['action'])}** ({columns}):", ""]
+            parts.append(code_block(lines[: 2 * 8], "diff"))
     parts += ["", "## Quality of the compared batches", "", table_markdown(_quality_table(report))]
     return "\n".join(parts) + "\n"
 

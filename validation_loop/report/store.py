@@ -1,4 +1,8 @@
-"""Keep every gap report: a row per report and per record in DuckDB, and its three files."""
+"""Keep every gap report: a row per report and per record in DuckDB, and its three files.
+
+The rows of one report go in in one transaction, and each file is written atomically, so a
+crash leaves a report wholly stored or not at all, and no file half written.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from validation_loop.atomic import write_text
 from validation_loop.gaps.store import insert_rows, record_values
 from validation_loop.home import Home
 from validation_loop.render.report import report_html, report_markdown
@@ -16,7 +21,18 @@ from validation_loop.warehouse import Warehouse, fetch_dicts
 
 
 def insert_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) -> None:
-    """One `gap_reports` row and one `report_records` row per record."""
+    """One `gap_reports` row and one `report_records` row per record, in one transaction."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _insert_report(con, report)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _insert_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) -> None:
+    """The inserts of `insert_report`."""
     counts = report["counts"]
     con.execute(
         "INSERT INTO gap_reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -65,9 +81,7 @@ def write_files(home: Home, report: dict[str, Any]) -> dict[str, Path]:
     paths = {}
     for suffix, text in texts.items():
         path = folder / f"{report['report_id']}.{suffix}"
-        staging = path.with_suffix(f".{suffix}.tmp")
-        staging.write_text(text, encoding="utf-8")
-        staging.replace(path)
+        write_text(path, text)
         paths[suffix] = path
     return paths
 

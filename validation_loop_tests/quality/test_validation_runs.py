@@ -149,7 +149,9 @@ def test_fetch_keeps_the_dtypes_of_fetchdf() -> None:
         for column in before.columns:
             if pd.api.types.is_string_dtype(before[column].dtype):
                 before[column] = before[column].astype(pd.StringDtype("pyarrow"))
-        pd.testing.assert_frame_equal(validation._fetch(con, f"SELECT * FROM {table}"), before)
+        columns = tuple(before.columns)
+        (frame,) = validation._frames(con, f"SELECT * FROM {table}", columns, 1 << 20)
+        pd.testing.assert_frame_equal(frame, before)
 
 
 def test_runs_stay_within_their_budgets(monkeypatch) -> None:

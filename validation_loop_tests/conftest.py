@@ -147,3 +147,15 @@ def demo_copy(demo_run, tmp_path) -> Home:
     spec.models.enabled = False
     save_spec(spec, home.loop("adult").spec_path)
     return home
+
+
+@pytest.fixture
+def env(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster instance of the test's own and the home, both in the environment; returns the
+    Dagster instance's folder."""
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("VALIDATION_LOOP_HOME", str(home.root))
+    return dagster_home

@@ -35,13 +35,8 @@ LOOP_COMMANDS = [
 
 
 @pytest.fixture
-def env(home, tmp_path, monkeypatch):
-    """A home and a Dagster instance of the test's own."""
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("VALIDATION_LOOP_HOME", str(home.root))
+def env(env):
+    """The shared home and Dagster instance (conftest's `env`), as an environment for children."""
     return {**os.environ}
 
 

@@ -68,17 +68,6 @@ REJECTED_FILE = "<script>alert(4) bad|file".ljust(242, "r") + ".parquet"
 ROWS = 200
 
 
-@pytest.fixture
-def env(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A Dagster instance of the test's own (its folder is returned) and the home in the env."""
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("VALIDATION_LOOP_HOME", str(home.root))
-    return dagster_home
-
-
 def _batch(seed: int, shift: float, slice_values: list[str]) -> pd.DataFrame:
     """A batch with every hostile column; `shift` moves every numeric column (in its SDs)."""
     rng = np.random.default_rng(seed)

@@ -30,17 +30,6 @@ from validation_loop_tests.servers import Mailbox, Recorder, free_port, with_ale
 SMTP_USER, SMTP_PASSWORD = "loop", "pw-123"  # what the test SMTP server accepts
 
 
-@pytest.fixture
-def env(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A Dagster instance of the test's own and the home, in the environment."""
-    dagster_home = tmp_path / "dagster"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("VALIDATION_LOOP_HOME", str(home.root))
-    return dagster_home
-
-
 def _batch(prefix: str, seed: int, marker: str, age_shift: float = 0.0) -> pd.DataFrame:
     """A `churn` batch; `marker` is one of the region values (the search's positive control)."""
     rng = np.random.default_rng(seed)

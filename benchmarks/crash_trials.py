@@ -2,13 +2,15 @@
 be lost.
 
 Usage: python benchmarks/crash_trials.py [--trials 200] [--seed 0] [--delays 0.25]
-           [--workers 2] [--keep DIR]
+           [--by-kind 0.5] [--workers 2] [--keep DIR]
 
 The machinery is `validation_loop_tests/crash.py` (the CI test `test_crash.py` runs 20 kills
 with it). Each trial copies the template loop, drops a step's files into landing and runs one
-command, `ingest` or `run` (alternately), killed with SIGKILL: just before a file-system event
-drawn uniformly from a clean run of that command, or, for a share `--delays` of the trials,
-after a delay drawn uniformly from the clean run's length (points inside DuckDB's own work).
+command, `ingest` or `run` (alternately), killed with SIGKILL: for a share `--delays` of the
+trials after a delay drawn uniformly from a clean run's length (points inside DuckDB's own
+work); for the others just before a file-system event of a clean run of that command, drawn
+uniformly from its kinds of events for a share `--by-kind` of them (the loop's own writes as
+often as Dagster's), else uniformly from all its events (most of them Dagster's).
 Then the home is checked (the warehouse opens, batches whole or absent, no rejection without
 its file, no file half written, unfinished work still in landing), `run` goes to the end, and
 the outcome is compared with a clean run on the same files. Prints the trials, the kills that
@@ -34,8 +36,9 @@ from validation_loop_tests.crash import Kill, Scenario, Trial, Zygote, summary
 COMMANDS = ("ingest", "run")
 
 
-def plan(scenario: Scenario, trials: int, seed: int, delays: float) -> list[Kill]:
-    """One kill per trial, seeded: commands alternate; a share `delays` are delays."""
+def plan(scenario: Scenario, trials: int, seed: int, delays: float, by_kind: float) -> list[Kill]:
+    """One kill per trial, seeded: commands alternate; a share `delays` are delays, a share
+    `by_kind` of the others are drawn by kind of event."""
     rng = random.Random(seed)
     kills = []
     for index in range(trials):
@@ -43,7 +46,7 @@ def plan(scenario: Scenario, trials: int, seed: int, delays: float) -> list[Kill
         if rng.random() < delays:
             kills.append(scenario.random_delay(command, rng))
         else:
-            kills.append(scenario.random_kill(command, rng))
+            kills.append(scenario.random_kill(command, rng, by_kind=rng.random() < by_kind))
     return kills
 
 
@@ -53,6 +56,7 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--delays", type=float, default=0.25)
+    parser.add_argument("--by-kind", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep the homes of failed trials here")
     args = parser.parse_args()
@@ -65,7 +69,7 @@ def main() -> int:
             for command in COMMANDS:
                 scenario.measure(zygotes[0], command)
                 scenario.reference(zygotes[0], (command,))
-            kills = plan(scenario, args.trials, args.seed, args.delays)
+            kills = plan(scenario, args.trials, args.seed, args.delays, args.by_kind)
 
             def work(worker: int) -> list[Trial]:
                 return [

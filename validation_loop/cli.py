@@ -1,10 +1,16 @@
-"""The `validation-loop` command: set up loops, ingest batches, run the loop, read its report."""
+"""The `validation-loop` command: set up loops, ingest batches, run the loop, read its report.
+
+Names that come from data (file, column and version names, and messages that quote them) are
+printed as one inert line each (`shown`), and every `next:` line is one command that a POSIX
+shell reads back as exactly its arguments.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from validation_loop.atomic import write_text
 from validation_loop.errors import BatchRejected, ConfigError, SpecError, ValidationLoopError
 from validation_loop.home import HOME_ENV, SOURCES, Home, LoopNameError, check_loop_name
+from validation_loop.render.markdown import one_line
 from validation_loop.spec import LoopSpec, Task, load_spec, save_spec
 
 if TYPE_CHECKING:
@@ -26,6 +33,13 @@ EXIT_GAPS = 3
 
 class UsageError(ValidationLoopError):
     """A command that cannot go on because of what the user asked."""
+
+
+def next_step(home: Home, args: argparse.Namespace, *words: str | Path) -> str:
+    """A `next:` line: one `validation-loop` command, every argument shell-quoted, with the home
+    when the user named one (`--home`). A name with a control character shows escaped."""
+    prefix = ["--home", str(home.root)] if args.home else []
+    return "next: " + one_line(shlex.join(["validation-loop", *prefix, *map(str, words)]))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,10 +190,11 @@ def cmd_init(home: Home, args: argparse.Namespace) -> int:
     )
     layout.create()
     save_spec(spec, layout.spec_path)
-    print(f"wrote {layout.spec_path} ({len(spec.columns)} columns, task {spec.task.value})")
+    what = f"{len(spec.columns)} columns, task {spec.task.value}"
+    print(f"wrote {one_line(layout.spec_path)} ({what})")
     for column, kind in spec.columns.items():
-        print(f"  {column}: {kind.value}")
-    print(f"next: validation-loop ingest {spec.name} --source human {args.human}")
+        print(f"  {one_line(column)}: {kind.value}")
+    print(next_step(home, args, "ingest", spec.name, "--source", "human", "--", args.human))
     return EXIT_OK
 
 
@@ -188,19 +203,21 @@ def _print_outcomes(outcomes: Sequence[FileOutcome]) -> int:
     rejected = 0
     for outcome in outcomes:
         if outcome.skipped is not None:
-            print(f"skipped {outcome.skipped}", file=sys.stderr)
+            print(f"skipped {one_line(outcome.skipped)}", file=sys.stderr)
         elif outcome.error is not None:
             rejected += 1
-            print(f"rejected {outcome.error}", file=sys.stderr)
+            print(f"rejected {one_line(outcome.error)}", file=sys.stderr)
         else:
             batch = outcome.batch
             state = "ingested" if outcome.new else "already ingested"
-            version = f", generator {batch.generator_version}" if batch.generator_version else ""
+            version = batch.generator_version
+            made_by = f", generator {one_line(version)}" if version else ""
             print(
-                f"{state} {outcome.file.name} as {batch.batch_id} ({batch.row_count} rows{version})"
+                f"{state} {one_line(outcome.file.name)} as {batch.batch_id} "
+                f"({batch.row_count} rows{made_by})"
             )
             for warning in batch.warnings:
-                print(f"  warning: {warning}")
+                print(f"  warning: {one_line(warning)}")
             suite = outcome.suite or {}
             if suite.get("failed_errors"):
                 print(
@@ -216,7 +233,10 @@ def _print_outcomes(outcomes: Sequence[FileOutcome]) -> int:
 def _print_rejected_count(home: Home, name: str, rejected: int) -> None:
     """The closing line after files were rejected: how many, and where they are kept."""
     quarantine = home.loop(name).quarantine
-    print(f"{rejected} file(s) rejected; kept in {quarantine} with .error.json", file=sys.stderr)
+    print(
+        f"{rejected} file(s) rejected; kept in {one_line(quarantine)} with .error.json",
+        file=sys.stderr,
+    )
 
 
 def cmd_ingest(home: Home, args: argparse.Namespace) -> int:
@@ -224,7 +244,7 @@ def cmd_ingest(home: Home, args: argparse.Namespace) -> int:
     from validation_loop.defs.runs import LoopRunner, dagster_instance
 
     _loop_spec(home, args.name)
-    missing = [str(f) for f in args.files if not f.is_file()]
+    missing = [one_line(f) for f in args.files if not f.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
     runner = LoopRunner(home, args.name, dagster_instance(home))
@@ -250,29 +270,33 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
     rejected = _print_outcomes(outcomes)
     runner.compare()
     report = loop_inventory(home, args.name)
-    new = sum(1 for o in outcomes if o.error is None and o.new)
+    skipped = sum(1 for o in outcomes if o.skipped is not None)
+    new = sum(1 for o in outcomes if o.skipped is None and o.error is None and o.new)
     print(
         f"loop {args.name}: {len(outcomes)} landing file(s): {new} new, "
-        f"{len(outcomes) - new - rejected} already ingested, {rejected} rejected"
+        f"{len(outcomes) - new - rejected - skipped} already ingested, {rejected} rejected, "
+        f"{skipped} skipped (gone before they were read)"
     )
     print(
         f"warehouse: {len(report['human_batches'])} human batch(es), {report['human_rows']} rows; "
         f"{len(report['synthetic_batches'])} synthetic batch(es), {report['synthetic_rows']} rows; "
         f"{len(report['rejected_files'])} file(s) in quarantine"
     )
-    code = _print_report_summary(home, args.name, args.fail_on)
+    code = _print_report_summary(home, args)
     if rejected:
         _print_rejected_count(home, args.name, rejected)
         return EXIT_USER_ERROR
     return code
 
 
-def _print_report_summary(home: Home, name: str, fail_on: str | None) -> int:
-    """One line on the latest gap report; EXIT_GAPS when it has a gap at `fail_on` or worse."""
+def _print_report_summary(home: Home, args: argparse.Namespace) -> int:
+    """One line on the latest gap report and a `next:` line per proposed generator config;
+    EXIT_GAPS when the report has a gap at `args.fail_on` or worse."""
     from validation_loop.feedback.versions import proposals
     from validation_loop.gaps.records import SEVERITY_ORDER
     from validation_loop.report.store import latest_report
 
+    name, fail_on = args.name, args.fail_on
     report = latest_report(home, name)
     if report is None:
         print("gaps: nothing to compare yet (needs a human and a synthetic batch)")
@@ -281,12 +305,13 @@ def _print_report_summary(home: Home, name: str, fail_on: str | None) -> int:
     score = "n/a" if report["score"] is None else f"{report['score']:.3f}"
     print(
         f"gap report {report['report_id']} against generator "
-        f"{report['generator_version'] or '(unversioned)'}: score {score}, "
+        f"{one_line(report['generator_version'] or '(unversioned)')}: score {score}, "
         f"{counts['error']} error, {counts['warn']} warn ({len(report['metrics'])} metrics)"
     )
-    print(f"  {home.reports_dir(name) / (report['report_id'] + '.html')}")
+    print(f"  {one_line(home.reports_dir(name) / (report['report_id'] + '.html'))}")
     for version in proposals(home.loop(name)):
-        print(f"  proposed generator config {version}: validation-loop accept {name} {version}")
+        print(f"  proposed generator config {one_line(version)}")
+        print(f"  {next_step(home, args, 'accept', name, version)}")
     if fail_on is not None:
         floor = SEVERITY_ORDER[fail_on]
         if any(SEVERITY_ORDER[g["severity"]] >= floor for g in report["gaps"]):
@@ -316,7 +341,7 @@ def cmd_report(home: Home, args: argparse.Namespace) -> int:
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         write_text(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
+        print(f"wrote {one_line(args.output)}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -335,8 +360,10 @@ def cmd_accept(home: Home, args: argparse.Namespace) -> int:
         raise UsageError(f"loop {args.name!r} has no proposed generator config waiting")
     load_config(layout, version)
     metadata = LoopRunner(home, args.name, dagster_instance(home)).accept(version)
-    print(f"generator config {version} is current (was {metadata.get('previous') or 'none'})")
-    print(f"next: validation-loop generate {args.name} && validation-loop run {args.name}")
+    previous = metadata.get("previous") or "none"
+    print(f"generator config {one_line(version)} is current (was {one_line(previous)})")
+    print(next_step(home, args, "generate", args.name))
+    print(next_step(home, args, "run", args.name))
     return EXIT_OK
 
 
@@ -350,10 +377,10 @@ def cmd_generate(home: Home, args: argparse.Namespace) -> int:
         load_config(home.loop(args.name), args.version)
     metadata = LoopRunner(home, args.name, dagster_instance(home)).generate(args.rows, args.version)
     print(
-        f"wrote {metadata['file']} ({metadata['dagster/row_count']} rows, generator "
-        f"{metadata['generator_version']})"
+        f"wrote {one_line(metadata['file'])} ({metadata['dagster/row_count']} rows, generator "
+        f"{one_line(metadata['generator_version'])})"
     )
-    print(f"next: validation-loop run {args.name}")
+    print(next_step(home, args, "run", args.name))
     return EXIT_OK
 
 
@@ -368,7 +395,7 @@ def cmd_alerts(home: Home, args: argparse.Namespace) -> int:
             raise UsageError(f"loop {args.name!r} has no alert routes (alerts.routes in loop.yaml)")
         results = send_test(home, spec, env_value)
         for route, error in results.items():
-            print(f"{route}: {'delivered' if error is None else 'FAILED: ' + error}")
+            print(one_line(f"{route}: {'delivered' if error is None else 'FAILED: ' + error}"))
         return EXIT_OK if all(e is None for e in results.values()) else EXIT_FAILED
     rows = recent_deliveries(home, args.name, args.limit)
     if not rows:
@@ -378,8 +405,10 @@ def cmd_alerts(home: Home, args: argparse.Namespace) -> int:
         if row["last_error"]:
             state += f" ({row['last_error']})"
         print(
-            f"{row['created_at']:%Y-%m-%d %H:%M} {row['event']:<11} {row['severity']:<5} "
-            f"-> {row['route']}: {state}: {row['title']}"
+            one_line(
+                f"{row['created_at']:%Y-%m-%d %H:%M} {row['event']:<11} {row['severity']:<5} "
+                f"-> {row['route']}: {state}: {row['title']}"
+            )
         )
     return EXIT_OK
 
@@ -390,13 +419,11 @@ def cmd_demo(home: Home, args: argparse.Namespace) -> int:
 
     if args.rounds < 1:
         raise UsageError("--rounds must be at least 1")
-    print(f"demo loop {DEMO_LOOP!r} in {home.loop(DEMO_LOOP).root}")
+    print(f"demo loop {DEMO_LOOP!r} in {one_line(home.loop(DEMO_LOOP).root)}")
     rounds = run_demo(home, args.rounds, print)
-    print(f"final report: {rounds[-1].report_html}")
-    print(
-        f"next: validation-loop --home {home.root} report {DEMO_LOOP} | "
-        f"validation-loop --home {home.root} ui"
-    )
+    print(f"final report: {one_line(rounds[-1].report_html)}")
+    print(next_step(home, args, "report", DEMO_LOOP))
+    print(next_step(home, args, "ui"))
     return EXIT_OK
 
 
@@ -444,10 +471,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_loop_name(args.name)
         return COMMANDS[args.command](home, args)
     except (SpecError, BatchRejected, UsageError, ConfigError, LoopNameError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except ValidationLoopError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
 
 

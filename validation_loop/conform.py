@@ -6,12 +6,14 @@ cast keeps but changes (a NaN stored as missing, an offset converted to UTC) is 
 column as a `ValueChange` and becomes a warning on the batch.
 
 Time zones: a datetime value that carries a UTC offset or a zone name (`+02:00`, `Z`, `UTC`,
-`EST`) is converted to UTC; a value without one is stored as written; a column mixing the two is
-rejected. Parquet timestamps adjusted to UTC are stored in UTC. The warehouse holds TIMESTAMP.
+`EST`) is converted to UTC (with or without seconds before it); a value without one is stored as
+written; a column mixing the two is rejected. Parquet timestamps adjusted to UTC are stored in
+UTC. The warehouse holds TIMESTAMP.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import duckdb
@@ -22,7 +24,7 @@ from validation_loop.readers import StagedBatch
 from validation_loop.spec import ColumnType, LoopSpec
 from validation_loop.warehouse import aggregate, quote_ident, quote_literal
 
-_NUMERIC_TYPES = (
+_NUMERIC_TYPES = {
     "TINYINT",
     "SMALLINT",
     "INTEGER",
@@ -36,13 +38,16 @@ _NUMERIC_TYPES = (
     "FLOAT",
     "DOUBLE",
     "DECIMAL",
-)
+}
+_TIMESTAMP_TYPES = {"DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 # A time of day followed by an offset or `Z`/`UTC`/`GMT`: the suffixes DuckDB's TIMESTAMP cast
 # accepts and drops (zone names such as `EST` fail that cast and parse only as TIMESTAMPTZ).
 _OFFSET = r"(?i):[0-9]{2}(:[0-9]{2}(\.[0-9]*)?)?\s*(z|utc|gmt|[+-][0-9]{1,2}(:?[0-9]{2}){0,2})$"
 _BELOW_MICROSECOND = r":[0-9]{2}\.[0-9]{6}[0-9]*[1-9]"
+# A time of day of hours and minutes followed by an offset or zone: DuckDB's casts want seconds
+_NO_SECONDS = r"^([^ T]+[ T][0-9]{1,2}:[0-9]{2})([^:.,0-9].*)$"
 _NONZERO_MANTISSA = r"^[+-]?[0-9]*\.?[0-9]*[1-9]"
 
 CHANGES = {
@@ -96,8 +101,8 @@ class ConformedBatch:
 
 
 def _is_numeric(sql_type: str) -> bool:
-    """Whether a DuckDB type name is a number type."""
-    return sql_type.upper().startswith(_NUMERIC_TYPES)
+    """Whether a DuckDB type name is a number type (not, say, a list of numbers)."""
+    return re.sub(r"\([0-9, ]+\)$", "", sql_type.upper()) in _NUMERIC_TYPES
 
 
 def _numeric_cast(col: str, staged: str, text: str) -> ColumnCast:
@@ -130,11 +135,12 @@ def _boolean_cast(col: str, staged: str, text: str) -> ColumnCast:
 
 
 def _datetime_cast(col: str, staged: str, text: str) -> ColumnCast:
-    """Timestamps: instants with an offset or zone in UTC, values without one as written."""
+    """Timestamps: instants with an offset or zone in UTC, values without one as written; a
+    text value needs digits (DuckDB's casts take `epoch` and `infinity`) but not seconds."""
     if staged == "TIMESTAMP WITH TIME ZONE":
         parsed = f"timezone('UTC', {col})"
         return ColumnCast(parsed, parsed)
-    if staged.startswith(("TIMESTAMP", "DATE")):
+    if staged in _TIMESTAMP_TYPES:
         parsed = f"CAST({col} AS TIMESTAMP)"
         changes = (
             {"sub_microsecond": f"({col} IS NOT NULL AND epoch_ns({col}) % 1000 <> 0)"}
@@ -144,12 +150,16 @@ def _datetime_cast(col: str, staged: str, text: str) -> ColumnCast:
         return ColumnCast(parsed, parsed, changes)
     value = f"trim({text})"
     naive = f"TRY_CAST({value} AS TIMESTAMP)"
-    zoned = f"TRY_CAST({value} AS TIMESTAMPTZ)"
+    seconds = f"regexp_replace({value}, {quote_literal(_NO_SECONDS)}, '\\1:00\\2')"
+    zoned = f"coalesce(TRY_CAST({value} AS TIMESTAMPTZ), TRY_CAST({seconds} AS TIMESTAMPTZ))"
     has_zone = (  # the slower TIMESTAMPTZ cast only where the TIMESTAMP cast fails
         f"(CASE WHEN {naive} IS NULL THEN {zoned} IS NOT NULL "
         f"ELSE regexp_matches({value}, {quote_literal(_OFFSET)}) END)"
     )
-    parsed = f"CASE WHEN {has_zone} THEN timezone('UTC', {zoned}) ELSE {naive} END"
+    parsed = (  # DuckDB also casts the words `epoch`, `infinity` and `inf`: no dates
+        f"CASE WHEN NOT regexp_matches({value}, '[0-9]') THEN NULL "
+        f"WHEN {has_zone} THEN timezone('UTC', {zoned}) ELSE {naive} END"
+    )
     below = f"regexp_matches({value}, {quote_literal(_BELOW_MICROSECOND)})"
     return ColumnCast(
         parsed,
@@ -163,7 +173,8 @@ def _datetime_cast(col: str, staged: str, text: str) -> ColumnCast:
 
 
 def cast_sql(column: str, staged_type: str, target: ColumnType) -> ColumnCast:
-    """SQL that parses one staged column as `target`, and finds the values it changes.
+    """SQL that parses one staged column (named as in the staging table) as `target`, and
+    finds the values it changes.
 
     A value fails to cast where the source is not null but the parsed value is.
     """
@@ -228,10 +239,11 @@ def conform(
         warnings.append(f"dropped {len(extra)} column(s) not in the spec: {', '.join(extra)}")
 
     stored = [c for c in spec.columns if c in present]
-    casts = {c: cast_sql(c, present[c], spec.columns[c]) for c in stored}
+    targets = {c: spec.columns[c] for c in stored}
     if annotator is not None:
-        casts[annotator] = cast_sql(annotator, present[annotator], ColumnType.text)
-    changes = _check_values(con, casts, spec, file_name)
+        targets[annotator] = ColumnType.text
+    casts = {c: cast_sql(staged.staged_name(c), present[c], t) for c, t in targets.items()}
+    changes = _check_values(con, casts, staged, spec, file_name)
     values = {c: cast.stored for c, cast in casts.items()}
     _reject_missing_keys(con, values, spec, annotator, file_name)
     if long_format:
@@ -263,6 +275,7 @@ class _Tally:
 def _check_values(
     con: duckdb.DuckDBPyConnection,
     casts: dict[str, ColumnCast],
+    staged: StagedBatch,
     spec: LoopSpec,
     file_name: str,
 ) -> list[ValueChange]:
@@ -271,7 +284,8 @@ def _check_values(
     with a bad value, then on a column mixing offsets with none; returns the changes."""
     conditions: dict[tuple[str, str], str] = {}
     for column, cast in casts.items():
-        conditions[column, "bad"] = f"({quote_ident(column)} IS NOT NULL AND {cast.parsed} IS NULL)"
+        source = quote_ident(staged.staged_name(column))
+        conditions[column, "bad"] = f"({source} IS NOT NULL AND {cast.parsed} IS NULL)"
         conditions.update({(column, kind): sql for kind, sql in cast.changes.items()})
         if cast.naive is not None:
             conditions[column, "naive"] = cast.naive
@@ -281,11 +295,11 @@ def _check_values(
     row = aggregate(con, "stage", parts)
     tallies = {key: _Tally(int(row[2 * i]), row[2 * i + 1]) for i, key in enumerate(conditions)}
     for column in casts:
-        _reject_bad_value(con, column, tallies[column, "bad"], spec, file_name)
+        _reject_bad_value(con, staged, column, tallies[column, "bad"], spec, file_name)
     for column, cast in casts.items():
         if cast.naive is not None:
             zoned, naive = tallies[column, "to_utc"], tallies[column, "naive"]
-            _reject_mixed_zones(con, column, zoned, naive, file_name)
+            _reject_mixed_zones(con, staged, column, zoned, naive, file_name)
     return [
         ValueChange(column, kind, tally.count, tally.first + 1)
         for (column, kind), tally in tallies.items()
@@ -293,21 +307,29 @@ def _check_values(
     ]
 
 
-def _staged_text(con: duckdb.DuckDBPyConnection, column: str, rowid: int) -> str | None:
+def _staged_text(
+    con: duckdb.DuckDBPyConnection, staged: StagedBatch, column: str, rowid: int
+) -> str | None:
     """One staged value as text (for a message)."""
+    source = quote_ident(staged.staged_name(column))
     found = con.execute(
-        f"SELECT CAST({quote_ident(column)} AS VARCHAR) FROM stage WHERE rowid = ?", [rowid]
+        f"SELECT CAST({source} AS VARCHAR) FROM stage WHERE rowid = ?", [rowid]
     ).fetchone()
     return found[0] if found else None
 
 
 def _reject_bad_value(
-    con: duckdb.DuckDBPyConnection, column: str, bad: _Tally, spec: LoopSpec, file_name: str
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedBatch,
+    column: str,
+    bad: _Tally,
+    spec: LoopSpec,
+    file_name: str,
 ) -> None:
     """Reject when a column has values that do not cast; name the first."""
     if not bad.count or bad.first is None:
         return
-    value = _staged_text(con, column, bad.first)
+    value = _staged_text(con, staged, column, bad.first)
     expected = spec.columns[column].value if column in spec.columns else "text"
     more = f" ({bad.count} rows fail)" if bad.count > 1 else ""
     raise BatchRejected(
@@ -322,15 +344,20 @@ def _reject_bad_value(
 
 
 def _reject_mixed_zones(
-    con: duckdb.DuckDBPyConnection, column: str, zoned: _Tally, naive: _Tally, file_name: str
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedBatch,
+    column: str,
+    zoned: _Tally,
+    naive: _Tally,
+    file_name: str,
 ) -> None:
     """Reject a datetime column where some values carry a UTC offset and some do not: the
     instant a value without one means cannot be told. Names the first value that breaks the
     column's first pattern."""
     if zoned.first is None or naive.first is None:
         return
-    with_zone = _staged_text(con, column, zoned.first)
-    without = _staged_text(con, column, naive.first)
+    with_zone = _staged_text(con, staged, column, zoned.first)
+    without = _staged_text(con, staged, column, naive.first)
     if naive.first > zoned.first:
         row, other = naive.first + 1, zoned.first + 1
         clash = f"value {without!r} has no UTC offset, but row {other} has one ({with_zone!r})"

@@ -1,8 +1,8 @@
 """Find the batch files waiting in a loop's landing folders, and ingest one by batch id.
 
 Another process (the sensor's runs, a person) may move a file at any time: a file gone between
-listing and reading is left out of a listing, and ingesting it raises `FileVanished` unless its
-batch is stored by then.
+listing and reading is left out of a listing, hashing a listed file that is gone by then raises
+`FileVanished`, and so does ingesting it unless its batch is stored by then.
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ class LandingFile:
         return f"{self.size}:{self.mtime_ns}"
 
     def batch_id(self) -> str:
-        """The batch id of the file's content (reads the whole file)."""
-        return batch_key(self.source, file_sha256(self.path))
+        """The batch id of the file's content (reads the whole file); `FileVanished` if the
+        file is gone since it was listed."""
+        return _content_batch_id(self.path, self.source)
 
 
 def landing_files(layout: LoopLayout, settle_seconds: float = 0.0) -> list[LandingFile]:
@@ -84,7 +85,7 @@ def find_landing_file(layout: LoopLayout, batch_id: str) -> Path | None:
         try:
             if waiting.batch_id() == batch_id:
                 return waiting.path
-        except FileNotFoundError:
+        except FileVanished:
             continue
     return None
 

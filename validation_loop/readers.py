@@ -1,21 +1,26 @@
 """Read a batch file (CSV, Parquet, JSON Lines; optionally gzip) into a DuckDB staging table.
 
 The staging table keeps the file's row order, so `rowid + 1` is the row number a rejection
-names (data rows, 1-based, the CSV header not counted). CSV and JSON Lines are staged as text and
-cast later in SQL; Parquet keeps its own types. Unreadable files raise `BatchRejected`, whatever
-failed (DuckDB, the gzip stream, the OS); a file that is gone raises `FileVanished`. DuckDB
-running out of memory (its limit is the loop's `resources.duckdb_memory`) or of disk for its
-spill files is no fault of the file: it raises `ValidationLoopError`, and the file stays put.
+names (data rows, 1-based, the CSV header not counted); a column named `rowid` is staged under
+another name (`StagedBatch.renamed`) so as not to hide it. Column names are kept exactly as
+written; names DuckDB cannot hold (empty, with NUL, or equal but for ASCII case, as its names
+ignore case) are rejected. CSV and JSON Lines are staged as text and cast later in SQL; Parquet
+keeps its own types. Unreadable files raise `BatchRejected`, whatever failed (DuckDB, the gzip
+stream, the OS); a file that is gone raises `FileVanished`. DuckDB running out of memory (its
+limit is the loop's `resources.duckdb_memory`) or of disk for its spill files is no fault of
+the file: it raises `ValidationLoopError`, and the file stays put.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import json
 import re
+import string
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -36,16 +41,26 @@ _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
 # read_ndjson's `maximum_object_size`), so a file without line breaks is never read whole.
 MAX_CSV_LINE = 2 * 2**20
 MAX_JSON_LINE = 16 * 2**20
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_CSV_TOKENS = re.compile(r'"[^"]*"?|\r\n?|\n')  # quoted runs and line breaks
+# DuckDB's `new_line` option for the line break that ends a CSV header (CRLF: its own sniffing)
+_NEW_LINE = {"\n": "\\n", "\r": "\\r"}
 
 
 @dataclass(frozen=True)
 class StagedBatch:
-    """A batch file staged in a DuckDB table: its format, columns and their DuckDB types."""
+    """A batch file staged in a DuckDB table: its format, columns and their DuckDB types, and
+    the file's columns the table holds under another name (`renamed`)."""
 
     table: str
     format: str
     columns: dict[str, str]
     row_count: int
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def staged_name(self, column: str) -> str:
+        """The name of a file's column in the staging table."""
+        return self.renamed.get(column, column)
 
 
 def detect_format(path: Path) -> tuple[str, bool]:
@@ -92,7 +107,21 @@ def stage(
     rows = int(count[0]) if count else 0
     if rows == 0:
         raise BatchRejected(path.name, Rejection("empty", "file has no data rows"))
-    return StagedBatch("stage", fmt, columns, rows)
+    return StagedBatch("stage", fmt, columns, rows, _hide_rowid(con, list(columns)))
+
+
+def _hide_rowid(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
+    """Rename a column called `rowid` (in any case) in the staging table, where it would hide
+    DuckDB's row number, which numbers the rows; return {its name: its staged name}."""
+    folded = {name.translate(_ASCII_LOWER): name for name in names}
+    if "rowid" not in folded:
+        return {}
+    hidden = "_rowid"
+    while hidden in folded:
+        hidden = "_" + hidden
+    name = folded["rowid"]
+    con.execute(f"ALTER TABLE stage RENAME COLUMN {quote_ident(name)} TO {quote_ident(hidden)}")
+    return {name: hidden}
 
 
 def _open_bytes(path: Path, compressed: bool) -> IO[bytes]:
@@ -119,40 +148,103 @@ def _check_gzip(path: Path) -> None:
         raise BatchRejected(path.name, rejection) from None
 
 
-def _read_header(path: Path, compressed: bool) -> list[str]:
-    """The CSV header's column names (first line), checked for encoding, blanks and repeats."""
+def _read_header(path: Path, compressed: bool) -> tuple[list[str], str | None]:
+    """The CSV header's column names exactly as written (spaces and quoted line breaks kept),
+    and the line break that ends the file's lines (None if the header is all there is);
+    checked for encoding, length, blanks and what DuckDB cannot read, and by `_check_names`."""
     with _open_bytes(path, compressed) as raw:
-        first = raw.readline(MAX_CSV_LINE + 1)
-    if len(first) > MAX_CSV_LINE:
-        rejection = Rejection(
-            "malformed_csv",
-            f"malformed CSV: the header is longer than {MAX_CSV_LINE} bytes",
-            line=1,
+        head = raw.read(MAX_CSV_LINE + 1)
+    cut = len(head) > MAX_CSV_LINE
+    # invalid bytes become lone surrogates: only those in the header itself are its fault
+    text = codecs.getincrementaldecoder("utf-8-sig")("surrogateescape").decode(head, not cut)
+    record, ending, stray_cr = _header_record(text)
+
+    def reject(kind: str, message: str) -> BatchRejected:
+        """The file's rejection at line 1."""
+        return BatchRejected(path.name, Rejection(kind, message, line=1))
+
+    if cut and ending is None:
+        raise reject(
+            "malformed_csv", f"malformed CSV: the header is longer than {MAX_CSV_LINE} bytes"
         )
-        raise BatchRejected(path.name, rejection)
+    if stray_cr:
+        raise reject(
+            "malformed_csv",
+            "malformed CSV: a carriage return outside quotes inside the header (RFC 4180 quotes "
+            "a field that holds one)",
+        )
+    bom = head.startswith(codecs.BOM_UTF8)
+    inner = re.search(r"\r\n?|\n", record)  # the first line break inside a quoted name
+    # DuckDB takes the first line break in a file for its line end, even one inside quotes,
+    # and cannot be told CRLF (its new_line = '\r\n' reads no rows in 1.5); after a BOM, it
+    # skips a header whose first name spans lines as one line, and reads the rest as a row
+    if inner is not None and (bom or (ending == "\r\n" and inner.group() != ending)):
+        where = "after a byte order mark (BOM)" if bom else "in a file whose lines end in CRLF"
+        raise reject(
+            "malformed_csv",
+            f"malformed CSV: a header name holds the line break {inner.group()!r}, which "
+            f"DuckDB cannot read {where}",
+        )
     try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        rejection = Rejection("encoding", "file is not UTF-8 encoded", line=1)
-        raise BatchRejected(path.name, rejection) from None
-    header = next(csv.reader([text]), [])
-    if not header or all(not h.strip() for h in header):
-        raise BatchRejected(path.name, Rejection("empty", "file has no header row", line=1))
-    names = [h.strip() for h in header]
-    for position, name in enumerate(names, start=1):
-        if not name:
-            raise BatchRejected(
-                path.name, Rejection("malformed_csv", f"header field {position} is blank", line=1)
-            )
-    seen: set[str] = set()
+        header = next(csv.reader([record], strict=True), [])
+    except csv.Error as exc:
+        raise reject("malformed_csv", f"malformed CSV: {exc}") from None
+    try:
+        "".join(header).encode("utf-8")
+    except UnicodeEncodeError:
+        raise reject("encoding", "file is not UTF-8 encoded") from None
+    if all(not name.strip() for name in header):
+        raise reject("empty", "file has no header row")
+    for position, name in enumerate(header, start=1):
+        if not name.strip():
+            raise reject("malformed_csv", f"header field {position} is blank")
+    _check_names(path, header, "header")
+    return header, ending
+
+
+def _header_record(text: str) -> tuple[str, str | None, bool]:
+    """CSV text's first record (without its line break), the line break that ends the file's
+    lines, and whether a carriage return outside quotes comes before it. The line break is the
+    first LF outside quotes (CRLF if a CR precedes it); CR only where no LF is outside quotes."""
+    first_cr = None
+    for match in _CSV_TOKENS.finditer(text):
+        token = match.group()
+        if token.startswith('"'):
+            continue
+        if token.endswith("\n"):
+            return text[: match.start()], token, first_cr is not None
+        if first_cr is None:
+            first_cr = match.start()
+    if first_cr is not None:
+        return text[:first_cr], "\r", False
+    return text, None, False
+
+
+def _check_names(path: Path, names: list[str], where: str) -> None:
+    """Reject column names DuckDB cannot hold: empty, with a NUL character, or repeated. Its
+    names ignore ASCII case, so `a` and `A` are one name (it would rename or refuse one)."""
+    seen: dict[str, str] = {}
     for name in names:
-        if name in seen:
-            raise BatchRejected(
-                path.name,
-                Rejection("duplicate_column", "column appears twice in the header", column=name),
+        if not name or "\x00" in name:
+            what = "is empty" if not name else "holds a NUL character"
+            rejection = Rejection(
+                "bad_column_name",
+                f"column name {name!r} {what}, which DuckDB cannot store",
+                column=name,
             )
-        seen.add(name)
-    return names
+            raise BatchRejected(path.name, rejection)
+        folded = name.translate(_ASCII_LOWER)
+        if folded not in seen:
+            seen[folded] = name
+            continue
+        first = seen[folded]
+        message = (
+            f"column appears twice in the {where}"
+            if first == name
+            else f"columns {first!r} and {name!r} differ only in case, and DuckDB's column "
+            "names ignore case: rename one"
+        )
+        raise BatchRejected(path.name, Rejection("duplicate_column", message, column=name))
 
 
 def _csv_rejection(message: str) -> Rejection:
@@ -174,15 +266,18 @@ def _csv_rejection(message: str) -> Rejection:
 def _stage_csv(
     con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, null_values: list[str], head: str
 ) -> None:
-    """Stage a CSV file as text columns; the header is read first so the dialect is fixed."""
-    names = _read_header(path, compressed)
+    """Stage a CSV file as text columns; the header is read first so the dialect is fixed, and
+    so is the line break where the header's tells it (DuckDB would take the first one in the
+    file, even one inside a quoted name)."""
+    names, ending = _read_header(path, compressed)
     columns = "{" + ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names) + "}"
     nulls = "[" + ", ".join(quote_literal(v) for v in null_values) + "]"
+    new_line = f"new_line = '{_NEW_LINE[ending]}', " if ending in _NEW_LINE else ""
     try:
         con.execute(
             "CREATE OR REPLACE TABLE stage AS SELECT * FROM read_csv(?, "
             f"columns = {columns}, header = true, delim = ',', quote = '\"', escape = '\"', "
-            f"auto_detect = false, strict_mode = true, nullstr = {nulls}, "
+            f"{new_line}auto_detect = false, strict_mode = true, nullstr = {nulls}, "
             f"compression = '{'gzip' if compressed else 'none'}'){head}",
             [str(path)],
         )
@@ -208,8 +303,11 @@ def _first_bad_json_line(path: Path, compressed: bool, fallback: str) -> Rejecti
             if len(line) > MAX_JSON_LINE:
                 reason = f"malformed JSON: line longer than {MAX_JSON_LINE} bytes"
                 return Rejection("malformed_json", reason, line=number)
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                reason = "malformed JSON: the file starts with a byte order mark (BOM)"
+                return Rejection("malformed_json", reason, line=1)
             try:
-                text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+                text = line.decode()
             except UnicodeDecodeError:
                 return Rejection("encoding", "file is not UTF-8 encoded", line=number)
             if not text.strip():
@@ -249,6 +347,7 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, h
             "GROUP BY key ORDER BY min([r, pos])"
         ).fetchall()
     ]
+    _check_names(path, keys, "file")
     selects = (
         ", ".join(
             f"json_extract_string(json, {quote_literal(_json_path(k))}) AS {quote_ident(k)}"
@@ -256,18 +355,22 @@ def _stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, compressed: bool, h
         )
         or "NULL AS _empty"
     )
-    con.execute(f"CREATE OR REPLACE TABLE stage AS SELECT {selects} FROM raw_json ORDER BY rowid")
+    con.execute(  # qualified: a key named `rowid` in the select list would win
+        f"CREATE OR REPLACE TABLE stage AS SELECT {selects} FROM raw_json ORDER BY raw_json.rowid"
+    )
     con.execute("DROP TABLE raw_json")
 
 
 def _json_path(key: str) -> str:
-    """A JSONPath that selects one top-level key, whatever characters it has."""
-    return "$." + json.dumps(key)
+    """A JSON Pointer (RFC 6901) that selects one top-level key, whatever characters it has:
+    DuckDB's `$."..."` paths read `*` as a wildcard and cannot name the empty key."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, head: str) -> None:
     """Stage a Parquet file with its own column types."""
     try:
+        names = _parquet_names(con, path)
         con.execute(
             f"CREATE OR REPLACE TABLE stage AS SELECT * FROM read_parquet(?){head}", [str(path)]
         )
@@ -277,3 +380,24 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, head: str) -> Non
         raise BatchRejected(
             path.name, Rejection("unreadable_parquet", f"not a readable Parquet file: {first}")
         ) from None
+    _check_names(path, names, "file")
+
+
+def _parquet_names(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """The top-level column names in a Parquet file's schema, as written (`read_parquet`
+    renames an empty or repeated name). The schema lists its elements depth first, each with
+    its number of children."""
+    elements = con.execute(
+        "SELECT name, coalesce(num_children, 0) FROM parquet_schema(?) ORDER BY column_id",
+        [str(path)],
+    ).fetchall()
+    names: list[str] = []
+    open_children = [int(elements[0][1])] if elements else []  # per open element, the root first
+    for name, children in elements[1:]:
+        if len(open_children) == 1:
+            names.append(str(name))
+        open_children[-1] -= 1
+        open_children.append(int(children))
+        while len(open_children) > 1 and open_children[-1] == 0:
+            open_children.pop()
+    return names

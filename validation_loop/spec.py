@@ -135,7 +135,7 @@ class ModelSpec(BaseModel):
     )
     max_leaf_nodes: int = Field(31, ge=2, description="Leaves per tree of the default models.")
     max_trees: int = Field(
-        400,
+        200,
         ge=10,
         description="Trees per multi-class fit at most: with K classes every iteration grows K "
         "trees, so the default models then run max_trees / K iterations (at least 10).",

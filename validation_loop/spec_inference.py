@@ -20,7 +20,8 @@ INFERENCE_ROWS = 100_000  # a proposal for a person to review: the file's first 
 
 
 def _profile(con: duckdb.DuckDBPyConnection, column: str, staged_type: str) -> dict[str, float]:
-    """Counts that decide a column's type: non-null, parseable as each type, distinct, length."""
+    """Counts that decide a column's type: non-null, parseable as each type, distinct, length.
+    `column` is its name in the staging table (see `StagedBatch.staged_name`)."""
     col = quote_ident(column)
     parsed = {
         t: cast_sql(column, staged_type, t).parsed
@@ -85,7 +86,9 @@ def infer_spec(
             )
         hinted = {label, *slices, *sensitive}
         profiles = {
-            c: _profile(con, c, t) for c, t in staged.columns.items() if c != annotator_column
+            c: _profile(con, staged.staged_name(c), t)
+            for c, t in staged.columns.items()
+            if c != annotator_column
         }
     finally:
         con.close()

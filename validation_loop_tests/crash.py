@@ -502,9 +502,14 @@ class Scenario:
         rng.shuffle(kills)
         return kills
 
-    def random_kill(self, command: str, rng: random.Random) -> Kill:
-        """A kill point drawn uniformly from the events of a clean run of `command`."""
+    def random_kill(self, command: str, rng: random.Random, by_kind: bool = False) -> Kill:
+        """A kill point drawn uniformly from the events of a clean run of `command` (most of
+        them Dagster's), or `by_kind`: a kind of event drawn uniformly, then one of its
+        occurrences (the loop's own writes as often as Dagster's)."""
         events = self.events[command]
+        if by_kind:
+            kind = rng.choice(list(dict.fromkeys(events)))
+            return Kill(command, kind, rng.randint(1, events.count(kind)))
         index = rng.randrange(len(events))
         return Kill(command, events[index], events[: index + 1].count(events[index]))
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -252,6 +254,11 @@ def test_generate_and_accept(env, demo_copy, capsys) -> None:
     assert written.with_name(written.name + ".meta.json").is_file()
     assert main([*home, "accept", "adult", "v0001"]) == 0
     assert current_version(layout) == "v0001"
+    next_lines = _next_lines(capsys.readouterr().out)  # two commands, two lines
+    assert [_pasted(line) for line in next_lines] == [
+        [*home, "generate", "adult"],
+        [*home, "run", "adult"],
+    ]
     assert main([*home, "accept", "adult", "v9999"]) == 2
     assert "no such generator version" in capsys.readouterr().err
 
@@ -471,3 +478,114 @@ def test_values_changed_at_ingest_are_shown_in_the_report(env, spec, home, capsy
     quality = capsys.readouterr().out.split("Quality of the compared batches", 1)[1]
     rows = [line for line in quality.splitlines() if line.startswith("| synthetic-")]
     assert len(rows) == 1 and expected in rows[0]
+
+
+# A file name a shell would expand, split, redirect or read as an option if it were not quoted.
+SHELL_HOSTILE = "-rf $(touch pwned) `touch pwned`; 'it's' > out | cat.csv"
+
+
+def _pasted(line: str) -> list[str]:
+    """The arguments a POSIX shell gives `validation-loop` when a `next:` line is pasted: the
+    line runs in `sh` with a stand-in that prints its argv. Checked against `shlex.split`."""
+    command = line.removeprefix("next: ")
+    program, _, rest = command.partition(" ")
+    assert program == "validation-loop", line
+    stand_in = f'"$0" -c "import json, sys; print(json.dumps(sys.argv[1:]))" {rest}'
+    shell = subprocess.run(
+        ["sh", "-c", stand_in, sys.executable], capture_output=True, text=True, check=True
+    )
+    argv = json.loads(shell.stdout)
+    assert argv == shlex.split(command)[1:]
+    return argv
+
+
+def _next_lines(out: str) -> list[str]:
+    """The `next:` lines of a command's output; none joins commands with a pipe or `&&`."""
+    lines = [line for line in out.splitlines() if line.startswith("next: ")]
+    assert not [line for line in lines if {"|", "&&", ";"} & set(shlex.split(line))], lines
+    return lines
+
+
+def test_the_init_hint_is_safe_to_paste(env, home, tmp_path, monkeypatch, capsys) -> None:
+    """A human file whose name starts with a dash and holds shell syntax: the `next:` line,
+    pasted into `sh`, runs nothing else and ingests exactly that file in the same home."""
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame(ROWS).to_csv(tmp_path / SHELL_HOSTILE, index=False)
+    init = ["--home", str(home.root), "init", "churn", f"--human={SHELL_HOSTILE}"]
+    assert main([*init, "--label", "churned"]) == 0
+    (line,) = _next_lines(capsys.readouterr().out)
+    argv = _pasted(line)
+    home_args = ["--home", str(home.root)]
+    assert argv == [*home_args, "ingest", "churn", "--source", "human", "--", SHELL_HOSTILE]
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()
+    assert main(argv) == 0
+    assert f"ingested {SHELL_HOSTILE} as human-" in capsys.readouterr().out
+
+
+def test_the_demo_hints_are_one_command_each(env, home, monkeypatch, capsys) -> None:
+    """The demo's two suggestions (read the report, open the UI) are two `next:` lines, each one
+    command for the demo's home, not one joined by a pipe."""
+    from validation_loop import demo
+
+    report = home.root / "reports" / "adult" / "r.html"
+    monkeypatch.setattr(demo, "run_demo", lambda *args: [SimpleNamespace(report_html=report)])
+    assert main(["--home", str(home.root), "demo", "--rounds", "1"]) == 0
+    lines = _next_lines(capsys.readouterr().out)
+    assert [_pasted(line) for line in lines] == [
+        ["--home", str(home.root), "report", "adult"],
+        ["--home", str(home.root), "ui"],
+    ]
+
+
+def test_names_from_files_cannot_forge_output_lines(env, home, tmp_path, capsys) -> None:
+    """A column name with a line break and a cursor-moving escape sequence, a file name with a
+    line break: `init` and `ingest` print each as part of one line, and print no escape."""
+    forged = "x\nnext: rm -rf ~"
+    erasing = "\x1b[1A\x1b[2Kwrote nothing"
+    frame = pd.DataFrame({forged: [1.0, 2.0, 3.0], erasing: ["a", "b", "a"], "label": ["y"] * 3})
+    path = tmp_path / "batch\nrejected other.parquet"
+    frame.to_parquet(path)
+    assert main(["init", "churn", "--human", str(path), "--label", "label"]) == 0
+    assert main(["ingest", "churn", "--source", "human", str(path)]) == 0
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    assert "  x\\nnext: rm -rf ~: numeric" in lines
+    assert "  \\u001b[1A\\u001b[2Kwrote nothing: categorical" in lines
+    quoted = str(path).replace("\n", "\\n")  # in single quotes (a space), the break escaped
+    assert [line for line in lines if line.startswith(("next:", "rejected"))] == [
+        f"next: validation-loop ingest churn --source human -- '{quoted}'"
+    ]
+    assert any(
+        line.startswith("ingested batch\\nrejected other.parquet as human-") for line in lines
+    )
+
+
+def test_run_counts_a_file_gone_before_it_was_read_as_skipped(
+    env, spec, home, write_batch, monkeypatch, capsys
+) -> None:
+    """A landing file another run moves right after `run` lists the folder is skipped: counted
+    as skipped, not as already ingested, and the exit code is the other file's."""
+    from validation_loop import landing
+
+    layout = home.loop("churn")
+    gone = write_batch("gone.csv", ROWS[:2], folder=layout.landing("human"))
+    write_batch("kept.csv", folder=layout.landing("human"))
+    real = landing.landing_files
+
+    def list_then_move(*args, **kwargs):
+        found = real(*args, **kwargs)
+        gone.unlink()
+        return found
+
+    monkeypatch.setattr(landing, "landing_files", list_then_move)
+    assert main(["run", "churn"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped gone.csv: no such file (moved or deleted before it could be read)" in (
+        captured.err
+    )
+    assert (
+        "loop churn: 2 landing file(s): 1 new, 0 already ingested, 0 rejected, 1 skipped "
+        "(gone before they were read)"
+    ) in captured.out

@@ -9,6 +9,7 @@ markdown-it, the warehouse with DuckDB) instead of searching the renderer's own 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -350,8 +351,8 @@ def test_a_hostile_loop_name_is_refused_before_anything(env, tmp_path, name, cap
 
 def _write(frame: pd.DataFrame, path: Path) -> Path:
     """The frame as CSV (RFC 4180 quoting), JSON Lines or Parquet, by the path's suffix."""
-    if path.suffix == ".csv":
-        frame.to_csv(path, index=False)
+    if path.suffix == ".csv":  # quoting every text: pandas' minimal quoting leaves a CR bare
+        frame.to_csv(path, index=False, quoting=csv.QUOTE_NONNUMERIC)
     elif path.suffix == ".jsonl":
         frame.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
@@ -359,41 +360,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-READER_BUG = (
-    "readers.py (not this test's files): {what}; reproducer in the issue 12 hand-over, the "
-    "marker goes when it is fixed"
-)
-
-
-@pytest.mark.parametrize(
-    "suffix",
-    [
-        pytest.param(
-            ".csv",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=READER_BUG.format(
-                    what="_read_header reads the first physical line only: a quoted header "
-                    "name with a newline is rejected as 'malformed CSV: Expected Number of "
-                    "Columns', one with a carriage return as 'file has no data rows'; and "
-                    "spaces around names are stripped"
-                ),
-            ),
-        ),
-        pytest.param(
-            ".jsonl",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=READER_BUG.format(
-                    what="_json_path writes keys with json.dumps (ASCII escapes), which "
-                    "DuckDB's JSON path does not decode: keys with a newline, a tab or any "
-                    "non-ASCII character read as all NULL"
-                ),
-            ),
-        ),
-        ".parquet",
-    ],
-)
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_every_format_keeps_hostile_column_names_and_their_values(
     env, home, tmp_path, suffix, capsys
 ) -> None:
@@ -410,14 +377,6 @@ def test_every_format_keeps_hostile_column_names_and_their_values(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=READER_BUG.format(
-        what="names differing only in case: CSV is rejected as 'malformed CSV: Binder Error: "
-        "Duplicate struct entry name', JSON Lines and Parquet are stored with `A` renamed "
-        "`A_1` by DuckDB, silently"
-    ),
-)
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_names_differing_only_in_case_are_rejected_with_a_reason(env, tmp_path, suffix, capsys):
     """DuckDB's identifiers ignore case, so `a` and `A` cannot both be columns: rejected,
@@ -429,12 +388,6 @@ def test_names_differing_only_in_case_are_rejected_with_a_reason(env, tmp_path, 
     assert "'a'" in err and "'A'" in err and "case" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GX's Data Docs (quality/data_docs.py builds them; not this test's files) write "
-    "column names into the page unescaped: the sidebar link and the section heading; "
-    "reproducer in the issue 12 hand-over",
-)
 def test_data_docs_show_hostile_column_names_inertly(env, home, tmp_path) -> None:
     """The batch's Data Docs page (linked from its Dagster metadata) holds no element from a
     column name."""

@@ -806,3 +806,55 @@ def test_duckdb_out_of_memory_is_not_the_files_fault(home, write_batch) -> None:
     assert not quarantine.exists() or not any(quarantine.iterdir())
     with Warehouse(home.warehouse_path).read() as con:
         assert list_rejections(con, "churn") == [] and list_batches(con, "churn") == []
+
+
+@pytest.mark.parametrize("name", ["rowid.csv", "rowid.jsonl", "rowid.parquet"])
+def test_a_spec_column_named_rowid_is_stored_with_its_values(home, write_batch, name) -> None:
+    """`RowID` would hide DuckDB's row number in the staged table (a binder error, once): its
+    values are stored as written, the rows numbered as ever, and a bad one is named."""
+    spec = parse_spec({**SPEC, "columns": {**SPEC["columns"], "RowID": "numeric"}}, "x")
+    rows = [dict(r, RowID=str(10 * (i + 1))) for i, r in enumerate(ROWS)]
+    batch = ingest_file(home, spec, write_batch(name, rows), "human").batch
+    with Warehouse(home.warehouse_path).read() as con:
+        stored = con.execute(
+            'SELECT customer_id, "RowID", _row FROM churn.human WHERE _batch_id = ? ORDER BY _row',
+            [batch.batch_id],
+        ).fetchall()
+    assert stored == [("c1", 10.0, 1), ("c2", 20.0, 2), ("c3", 30.0, 3)]
+    rows[1]["RowID"] = "twenty"
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(home, spec, write_batch("bad_" + name, rows), "human")
+    assert str(caught.value).endswith("column 'RowID', row 2: value 'twenty' is not numeric")
+
+
+NO_SECONDS = ["2024-01-01T10:00+05:30", "2024-01-01 10:00Z", "2024-01-01T10:00-0130"]
+
+
+@pytest.mark.parametrize("name", ["minutes.csv", "minutes.jsonl"])
+def test_datetimes_with_an_offset_but_no_seconds_are_stored_in_utc(
+    home, spec, write_batch, name
+) -> None:
+    """ISO 8601 allows leaving out the seconds; DuckDB's casts do not, where an offset follows."""
+    rows = [dict(ROWS[0], customer_id=f"c{i}", signup=s) for i, s in enumerate(NO_SECONDS)]
+    batch = ingest_file(home, spec, write_batch(name, rows), "human").batch
+    expected = [datetime.fromisoformat(s).astimezone(UTC).replace(tzinfo=None) for s in NO_SECONDS]
+    assert expected == [
+        datetime(2024, 1, 1, 4, 30),
+        datetime(2024, 1, 1, 10),
+        datetime(2024, 1, 1, 11, 30),
+    ]
+    assert _stored(home, "signup", batch.batch_id) == expected
+    assert batch.value_changes == [ValueChange("signup", "to_utc", 3, 1)]
+
+
+@pytest.mark.parametrize("word", ["epoch", "infinity", "-infinity", " Infinity ", "inf", "-INF"])
+def test_the_words_duckdb_casts_to_timestamps_are_bad_datetimes(home, spec, write_batch, word):
+    """DuckDB casts `epoch` to 1970-01-01 and `infinity` to a timestamp past any date: neither
+    is a date a person wrote, so the batch is rejected, naming the row and column."""
+    signups = ["2024-01-01", word, "2024-01-03"]
+    rows = [dict(ROWS[0], customer_id=f"c{i}", signup=s) for i, s in enumerate(signups)]
+    with pytest.raises(BatchRejected) as caught:
+        ingest_file(home, spec, write_batch("words.csv", rows), "human")
+    rejection = caught.value.rejection
+    assert (rejection.kind, rejection.column, rejection.row) == ("bad_value", "signup", 2)
+    assert rejection.message == f"value {word!r} is not datetime"

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from validation_loop import landing
 from validation_loop.errors import FileVanished, ValidationLoopError
 from validation_loop.ingest import batch_key, file_sha256
 from validation_loop.landing import find_landing_file, ingest_batch, landing_files
@@ -80,3 +81,19 @@ def test_ingest_batch_of_a_deleted_file_is_vanished(home, spec, write_batch) -> 
     with pytest.raises(FileVanished, match=r"b\.csv: no such file"):
         ingest_batch(home, spec, key, path)
     assert list(home.loop("churn").quarantine.iterdir()) == []
+
+
+def test_a_listed_file_gone_before_hashing_is_vanished(
+    home, spec, write_batch, monkeypatch
+) -> None:
+    """A file moved between the listing and its hashing: `batch_id` says it vanished (not a bare
+    FileNotFoundError), and looking a batch up in that listing skips it."""
+    layout = home.loop("churn")
+    path = write_batch("b.csv", folder=layout.landing("human"))
+    key = batch_key("human", file_sha256(path))
+    (listed,) = landing_files(layout)
+    path.unlink()
+    with pytest.raises(FileVanished, match=r"b\.csv: no such file"):
+        listed.batch_id()
+    monkeypatch.setattr(landing, "landing_files", lambda *args, **kwargs: [listed])
+    assert find_landing_file(layout, key) is None

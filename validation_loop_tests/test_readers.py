@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from validation_loop.errors import BatchRejected, FileVanished
@@ -193,3 +196,151 @@ def test_plain_file_named_gz_is_rejected(tmp_path) -> None:
 def test_missing_file_is_vanished_not_rejected(tmp_path) -> None:
     with pytest.raises(FileVanished, match=r"gone\.csv: no such file"):
         _stage(tmp_path / "gone.csv")
+
+
+def _staged_rows(path: Path) -> tuple[list[str], list[tuple]]:
+    """The staged column names and rows of a file, in file order."""
+    con = duckdb.connect()
+    staged = stage(con, path, DEFAULT_NULL_VALUES)
+    return list(staged.columns), con.execute("SELECT * FROM stage ORDER BY rowid").fetchall()
+
+
+HEADER_NAMES = ["a\nb", "c\rd", "e\r\nf", "  padded  ", 'say "hi"', "x,y", "é 数据"]
+
+
+def _duckdb_reads(name: str, newline: str, bom: bytes) -> bool:
+    """Whether DuckDB reads a quoted header name with these line breaks in it: any in a file
+    without a BOM whose lines end in LF or CR; only CRLF where they end in CRLF."""
+    breaks = set(re.findall(r"\r\n?|\n", name))
+    return not breaks or (not bom and (newline != "\r\n" or breaks == {"\r\n"}))
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r", "\r\n"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_csv_header_names_are_kept_exactly(tmp_path, newline, bom) -> None:
+    """Quoted line breaks, spaces, quotes and commas in names, whatever ends the lines (but for
+    what DuckDB cannot read: next test)."""
+    names = [n for n in HEADER_NAMES if _duckdb_reads(n, newline, bom)]
+    header = ",".join('"' + n.replace('"', '""') + '"' for n in names)
+    rows = [[f"{r}{c}" for c in range(len(names))] for r in range(2)]
+    text = newline.join([header, *(",".join(r) for r in rows)]) + newline
+    path = tmp_path / "names.csv"
+    path.write_bytes(bom + text.encode())
+    assert _staged_rows(path) == (names, [tuple(r) for r in rows])
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b'"a\nb",c\r\n1,2\r\n', "holds the line break '\\n', which DuckDB cannot read in"),
+        (b'"a\rb",c\r\n1,2\r\n', "holds the line break '\\r', which DuckDB cannot read in"),
+        (b'\xef\xbb\xbf"a\nb",c\n1,2\n', "cannot read after a byte order mark (BOM)"),
+        (b"a\rb,c\n1,2\n", "a carriage return outside quotes inside the header"),
+        (b'a,"b"c\n1,2\n', "malformed CSV: ',' expected after '\"'"),
+        (b'a,"b\n1,2\n', "malformed CSV: unexpected end of data"),
+    ],
+)
+def test_csv_headers_duckdb_cannot_read_are_rejected_at_line_1(tmp_path, content, words) -> None:
+    """DuckDB takes the first line break for the file's (and a bare CR in a field breaks it);
+    pandas writes a name with a CR unquoted."""
+    path = tmp_path / "header.csv"
+    path.write_bytes(content)
+    rejection = _rejection(path)
+    assert (rejection.kind, rejection.line) == ("malformed_csv", 1)
+    assert words in rejection.message
+
+
+JSON_KEYS = ["é", "数据", "🚀", "a\nb", "a\tb", 'a"b', "a\\b", "*", "a/b", "~1", "a.b", "$", " ",
+             "it's", "\u2028", "\x01"]  # fmt: skip
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_json_keys_are_kept_exactly_with_their_values(tmp_path, compressed) -> None:
+    """Keys DuckDB's `$."..."` paths misread: escapes of json.dumps, a `*` wildcard."""
+    records = [{k: f"{i}-{k}" for k in JSON_KEYS} for i in range(2)]
+    text = "".join(json.dumps(r, ensure_ascii=i == 0) + "\n" for i, r in enumerate(records))
+    path = tmp_path / ("keys.jsonl.gz" if compressed else "keys.jsonl")
+    path.write_bytes(gzip.compress(text.encode()) if compressed else text.encode())
+    assert _staged_rows(path) == (JSON_KEYS, [tuple(r.values()) for r in records])
+
+
+def _parquet(path: Path, names: list[str]) -> Path:
+    """A two-row Parquet file whose columns have these names (repeats allowed)."""
+    arrays = [pa.array([f"{i}0", f"{i}1"]) for i in range(len(names))]
+    pq.write_table(pa.Table.from_arrays(arrays, names=names), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("key", "suffix"),
+    [(k, s) for s in (".jsonl", ".parquet") for k in ("", "\x00", "a\x00b")]
+    + [("\x00", ".csv"), ("a\x00b", ".csv")],  # an empty CSV header field is blank: BAD_FILES
+)
+def test_names_duckdb_cannot_hold_are_rejected(tmp_path, key, suffix) -> None:
+    """An empty name (Parquet's was silently read as `C0`) or one with a NUL character."""
+    path = tmp_path / f"odd{suffix}"
+    if suffix == ".parquet":
+        _parquet(path, ["a", key])
+    elif suffix == ".jsonl":
+        path.write_text(json.dumps({"a": 1, key: 2}) + "\n")
+    else:
+        path.write_text(f"a,{key}\n1,2\n")
+    rejection = _rejection(path)
+    assert (rejection.kind, rejection.column) == ("bad_column_name", key)
+    assert f"column name {key!r}" in rejection.message
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_names_differing_only_in_ascii_case_are_rejected(tmp_path, suffix) -> None:
+    """DuckDB's names ignore ASCII case (CSV failed in its binder, JSON Lines and Parquet
+    stored `Age` as `Age_1`); other letters' case is kept apart, as DuckDB keeps it."""
+    names = ["é", "É", "age", "x", "Age"]
+    path = tmp_path / f"case{suffix}"
+    if suffix == ".parquet":
+        _parquet(path, names)
+    elif suffix == ".jsonl":
+        path.write_text(json.dumps(dict.fromkeys(names, 1)) + "\n")
+    else:
+        path.write_text(",".join(names) + "\n" + ",".join("1" * len(names)) + "\n")
+    rejection = _rejection(path)
+    assert (rejection.kind, rejection.column) == ("duplicate_column", "Age")
+    assert "columns 'age' and 'Age' differ only in case" in rejection.message
+
+
+def test_a_name_repeated_in_parquet_is_rejected(tmp_path) -> None:
+    """Read as `a` and `a_1` by DuckDB, silently, until checked."""
+    rejection = _rejection(_parquet(tmp_path / "twice.parquet", ["a", "b", "a"]))
+    assert (rejection.kind, rejection.column) == ("duplicate_column", "a")
+    assert "column appears twice in the file" in rejection.message
+
+
+def test_parquet_names_are_read_past_nested_columns(tmp_path) -> None:
+    """The schema lists a nested column's parts after it: only top-level names count."""
+    table = pa.table({"l": [[1, 2]], "s": [{"a": 1, "l": [2]}], "m": pa.array([[("k", 1)]],
+                     pa.map_(pa.string(), pa.int64())), "a": [3]})  # fmt: skip
+    path = tmp_path / "nested.parquet"
+    pq.write_table(table, path)
+    assert _staged_rows(path)[0] == ["l", "s", "m", "a"]
+
+
+@pytest.mark.parametrize("name", ["rowid.csv", "rowid.jsonl", "rowid.parquet"])
+def test_a_column_named_rowid_is_staged_beside_the_row_number(write_batch, name) -> None:
+    """A real `ROWID` would hide DuckDB's row number, which numbers the staged rows."""
+    rows = [{"_rowid": "u", "ROWID": f"r{i}", "b": str(i)} for i in range(3)]
+    con = duckdb.connect()
+    staged = stage(con, write_batch(name, rows), DEFAULT_NULL_VALUES)
+    assert list(staged.columns) == ["_rowid", "ROWID", "b"]
+    hidden = staged.staged_name("ROWID")
+    assert hidden.lower() not in ("rowid", "_rowid")
+    assert con.execute(f'SELECT rowid, "{hidden}", b FROM stage ORDER BY rowid').fetchall() == [
+        (i, f"r{i}", str(i)) for i in range(3)
+    ]
+
+
+def test_jsonl_with_a_bom_is_rejected_at_line_1(tmp_path) -> None:
+    """DuckDB refuses a BOM in JSON; the rejection used to name no line."""
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n')
+    rejection = _rejection(path)
+    assert (rejection.kind, rejection.line) == ("malformed_json", 1)
+    assert "byte order mark" in rejection.message

@@ -86,3 +86,10 @@ def test_types_are_inferred_from_the_first_rows_of_a_large_file(tmp_path) -> Non
     path.write_text("\n".join([*lines, "unknown,a"]) + "\n")
     spec = infer_spec("t", path, label="label")
     assert spec.columns["amount"] is ColumnType.numeric  # the last row was never read
+
+
+def test_a_column_named_rowid_is_inferred_from_its_own_values(write_batch) -> None:
+    """DuckDB has a `rowid` pseudo-column; the profile must read the file's column instead."""
+    rows = [{"RowID": ["x", "y"][i % 2], "label": ["a", "b"][i % 3 == 0]} for i in range(50)]
+    spec = infer_spec("t", write_batch("human.csv", rows), label="label")
+    assert spec.columns["RowID"] is ColumnType.categorical  # DuckDB's row numbers: numeric

@@ -18,7 +18,9 @@ from validation_loop.defs.assets import batch_run_config
 from validation_loop.defs.jobs import compare_job_name, ingest_job_name
 from validation_loop.defs.partitions import batch_partitions
 from validation_loop.defs.resources import HomeResource, env_value
+from validation_loop.errors import FileVanished
 from validation_loop.landing import landing_files
+from validation_loop.render.markdown import one_line
 from validation_loop.warehouse import Warehouse
 
 SETTLE_SECONDS = 5.0
@@ -61,7 +63,8 @@ def build_landing_sensor(loop: str, jobs: list[Any]) -> dg.SensorDefinition:
     then one compare run once the ingests are done (`jobs`: the ingest and compare jobs).
 
     Its cursor remembers each waiting file's size and modification time, so a file is hashed
-    once; a file still being written (changed in the last few seconds) waits for a later tick.
+    once; a file still being written (changed in the last few seconds) waits for a later tick,
+    and one gone between listing and hashing (another run moved it) is logged and left out.
     """
     partitions = batch_partitions(loop)
 
@@ -84,7 +87,12 @@ def build_landing_sensor(loop: str, jobs: list[Any]) -> dg.SensorDefinition:
             cursor[ident] = file.stamp
             if seen.get(ident) == file.stamp:
                 continue
-            key = file.batch_id()
+            try:
+                key = file.batch_id()
+            except FileVanished as gone:  # another run moved it since the listing
+                del cursor[ident]
+                context.log.info(f"skipped {one_line(str(gone))}")
+                continue
             if key not in known and key not in new_keys:
                 new_keys.append(key)
             requests.append(

@@ -20,6 +20,7 @@ from validation_loop.gaps.diversity import diversity_findings
 from validation_loop.gaps.inputs import GapInputs, prepare, sample_size, sample_sql
 from validation_loop.gaps.joint import JointCounter
 from validation_loop.gaps.marginal import marginal_findings
+from validation_loop.gaps.matches import exact_matches
 from validation_loop.gaps.pairs import choose_pairs
 from validation_loop.gaps.pairwise import pairwise_findings
 from validation_loop.gaps.privacy import copy_findings, dcr_findings
@@ -227,10 +228,11 @@ def _statistical(inputs: GapInputs, watch: _Stopwatch) -> list[Finding]:
     watch.lap("pairwise")
     findings += coverage_findings(inputs, human, synthetic, joint)
     watch.lap("coverage")
-    findings += diversity_findings(inputs, human, synthetic)
+    matches = exact_matches(con, inputs.human, inputs.synthetic, columns.compared, inputs.seed)
+    watch.lap("exact matches")
+    findings += diversity_findings(inputs, human, synthetic, matches)
     watch.lap("diversity")
-    findings += copy_findings(inputs)
-    watch.lap("copies")
+    findings += copy_findings(inputs, matches)
     findings += bias_findings(inputs)
     watch.lap("bias")
     return findings

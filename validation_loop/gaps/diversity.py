@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import math
 
-import duckdb
 import numpy as np
 
 from validation_loop.gaps.distances import entropy
 from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
 from validation_loop.gaps.inputs import GapInputs
 from validation_loop.gaps.marginal import chi2_key, ks_key
+from validation_loop.gaps.matches import ExactMatches
 from validation_loop.gaps.profile import SideProfile, aligned_counts
 from validation_loop.gaps.records import Finding
-from validation_loop.gaps.significance import chi_square_test, ks_test, two_proportion_test
-from validation_loop.warehouse import quote_ident
+from validation_loop.gaps.significance import chi_square_test, two_proportion_test
 
 NEIGHBOUR_ROWS = 2_000
 NEIGHBOUR_WIDTH = 256
@@ -32,18 +31,10 @@ def width_share(width: int) -> float:
     return min(1.0, math.sqrt(NEIGHBOUR_WIDTH / max(width, 1)))
 
 
-def duplicate_count(con: duckdb.DuckDBPyConnection, relation: str, columns: list[str]) -> int:
-    """Rows that repeat an earlier row exactly (over `columns`), in one hash aggregate."""
-    key = ", ".join(quote_ident(c) for c in columns)
-    row = con.execute(f"SELECT count(*) - count(DISTINCT hash({key})) FROM {relation}").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _duplicates(inputs: GapInputs) -> list[Finding]:
+def _duplicates(inputs: GapInputs, matches: ExactMatches) -> list[Finding]:
     """Exact duplicate rate of synthetic against human."""
     columns = inputs.columns.compared
-    h_dup = duplicate_count(inputs.con, inputs.human, columns)
-    s_dup = duplicate_count(inputs.con, inputs.synthetic, columns)
+    h_dup, s_dup = matches.human_duplicates, matches.synthetic_duplicates
     n, m = inputs.human_rows, inputs.synthetic_rows
     h_rate, s_rate = h_dup / n, s_dup / m
     return [
@@ -119,11 +110,10 @@ def _p(human: SideProfile, synthetic: SideProfile, column: str) -> float:
 
 def _spread(column: str, inputs: GapInputs) -> list[Finding]:
     """IQR and 1%-99% span of a numeric column, synthetic over human."""
-    h = inputs.human_sample[column].dropna().to_numpy(dtype=float)
-    s = inputs.synthetic_sample[column].dropna().to_numpy(dtype=float)
+    h, s = inputs.sorted_values("human", column), inputs.sorted_values("synthetic", column)
     if h.size < 2 or s.size < 2:
         return []
-    p = ks_test(h, s)[1]
+    p = inputs.column_ks(column)[1]
     findings = []
     for metric, levels, what in (
         ("iqr_ratio", (0.25, 0.75), "interquartile range"),
@@ -151,10 +141,10 @@ def _spread(column: str, inputs: GapInputs) -> list[Finding]:
 
 
 def diversity_findings(
-    inputs: GapInputs, human: SideProfile, synthetic: SideProfile
+    inputs: GapInputs, human: SideProfile, synthetic: SideProfile, matches: ExactMatches
 ) -> list[Finding]:
     """Duplicates, near-duplicates, entropy and spread."""
-    findings = [*_duplicates(inputs), *_near_duplicates(inputs)]
+    findings = [*_duplicates(inputs, matches), *_near_duplicates(inputs)]
     findings += [_entropy(c, human, synthetic) for c in inputs.columns.categorical]
     for column in inputs.columns.numeric:
         findings += _spread(column, inputs)

@@ -11,11 +11,14 @@ with the synthetic side nor with the table's width.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from validation_loop.gaps.significance import ks_test
 from validation_loop.spec import ColumnType, LoopSpec, Task
 from validation_loop.warehouse import quote_ident
 
@@ -77,6 +80,25 @@ class GapInputs:
     human_sample: pd.DataFrame
     synthetic_sample: pd.DataFrame
     seed: int
+    _sorted: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _ks: dict[str, tuple[float, float]] = field(default_factory=dict, init=False, repr=False)
+
+    def sorted_values(self, side: Literal["human", "synthetic"], column: str) -> np.ndarray:
+        """A numeric column's sample on one side, missing values dropped, sorted (sorted once
+        per comparison: several checks read it, and sorted input makes their own sorts cheap)."""
+        if (side, column) not in self._sorted:
+            sample = self.human_sample if side == "human" else self.synthetic_sample
+            values = sample[column].to_numpy(dtype=float)
+            self._sorted[side, column] = np.sort(values[~np.isnan(values)])
+        return self._sorted[side, column]
+
+    def column_ks(self, column: str) -> tuple[float, float]:
+        """KS statistic and p-value of a numeric column's samples (tested once per comparison)."""
+        if column not in self._ks:
+            self._ks[column] = ks_test(
+                self.sorted_values("human", column), self.sorted_values("synthetic", column)
+            )
+        return self._ks[column]
 
 
 def sample_size(spec: LoopSpec) -> int:

@@ -10,7 +10,7 @@ from validation_loop.gaps.distances import js_distance, psi, tv_distance, wasser
 from validation_loop.gaps.inputs import GapInputs
 from validation_loop.gaps.profile import SideProfile, aligned_counts
 from validation_loop.gaps.records import Finding
-from validation_loop.gaps.significance import chi_square_test, ks_test, two_proportion_test
+from validation_loop.gaps.significance import chi_square_test, two_proportion_test
 
 
 def ks_key(column: str) -> str:
@@ -64,10 +64,10 @@ def _numeric(
     column: str, inputs: GapInputs, human: SideProfile, synthetic: SideProfile
 ) -> list[Finding]:
     """KS, Wasserstein, PSI and JS distance of one numeric column."""
-    h = inputs.human_sample[column].to_numpy(dtype=float)
-    s = inputs.synthetic_sample[column].to_numpy(dtype=float)
-    statistic, p_ks = ks_test(h, s)
-    wasserstein = wasserstein_iqr(h, s)
+    statistic, p_ks = inputs.column_ks(column)
+    wasserstein = wasserstein_iqr(
+        inputs.sorted_values("human", column), inputs.sorted_values("synthetic", column)
+    )
     _, p_bins = chi_square_test(human.bins[column], synthetic.bins[column])
     stability = psi(decile_counts(human.bins[column]), decile_counts(synthetic.bins[column]))
     js = js_distance(human.bins[column], synthetic.bins[column])

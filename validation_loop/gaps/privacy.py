@@ -17,39 +17,20 @@ from scipy import stats
 from validation_loop.gaps.diversity import width_share
 from validation_loop.gaps.encoding import MixedEncoder, nearest_distances
 from validation_loop.gaps.inputs import GapInputs
+from validation_loop.gaps.matches import HOLDOUT_SHARE, ExactMatches
 from validation_loop.gaps.records import Finding
 from validation_loop.gaps.significance import two_proportion_test
-from validation_loop.warehouse import quote_ident
 
-HOLDOUT_SHARE = 0.2
 DCR_QUERY_ROWS = 2_000
 DCR_REFERENCE_ROWS = 10_000
 
 
-def _holdout_sql(seed: int) -> str:
-    """SQL predicate that puts a human row in the holdout."""
-    return f"hash(_batch_id, _row, {int(seed) + 1}) % 100 < {int(HOLDOUT_SHARE * 100)}"
-
-
-def copy_findings(inputs: GapInputs) -> list[Finding]:
-    """Exact copies: synthetic rows equal to a human row, against the holdout's rate (SQL)."""
+def copy_findings(inputs: GapInputs, matches: ExactMatches) -> list[Finding]:
+    """Exact copies: synthetic rows equal to a human row, against the holdout's rate."""
     columns = inputs.columns.compared
-    match = " AND ".join(
-        f"q.{quote_ident(c)} IS NOT DISTINCT FROM r.{quote_ident(c)}" for c in columns
-    )
-    holdout = _holdout_sql(inputs.seed)
-    row = inputs.con.execute(
-        f"SELECT (SELECT count(*) FROM {inputs.synthetic} q SEMI JOIN "
-        f"(SELECT * FROM {inputs.human} WHERE NOT ({holdout})) r ON {match}), "
-        f"(SELECT count(*) FROM (SELECT * FROM {inputs.human} WHERE {holdout}) q "
-        f"SEMI JOIN (SELECT * FROM {inputs.human} WHERE NOT ({holdout})) r ON {match}), "
-        f"(SELECT count(*) FROM {inputs.human} WHERE {holdout})"
-    ).fetchone()
-    assert row is not None
-    copies, holdout_copies, holdout_rows = (int(v) for v in row)
-    m = inputs.synthetic_rows
-    rate = copies / m if m else math.nan
-    baseline = holdout_copies / holdout_rows if holdout_rows else 0.0
+    m, held = inputs.synthetic_rows, matches.holdout_rows
+    rate = matches.copies / m if m else math.nan
+    baseline = matches.holdout_copies / held if held else 0.0
     return [
         Finding(
             "privacy",
@@ -59,7 +40,7 @@ def copy_findings(inputs: GapInputs) -> list[Finding]:
             f"{rate:.2%} of synthetic rows are exact copies of a human row; fresh human rows "
             f"match others {baseline:.2%} of the time",
             "exclude exact copies of training rows from the generator's output",
-            two_proportion_test(holdout_copies, holdout_rows, copies, m),
+            two_proportion_test(matches.holdout_copies, held, matches.copies, m),
             "privacy.copy_excess",
         ),
     ]

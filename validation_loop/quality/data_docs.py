@@ -5,11 +5,17 @@ validated batch adds one validation result (all its column groups in one), then 
 validation's page and the index, and the pages it wrote are made offline. The suite is stored
 and its page rendered again only when its entries changed since the last publish (their
 SHA-256 is kept in `gx/suite.sha256`). A file lock keeps two runs from rebuilding it at once.
+
+GX's page templates print section names, a column section's heading and plain-text content
+blocks (table cells such as observed values) as HTML, unescaped; the site's suite and validation
+pages are rendered with `InertPageView`, which escapes them, so a column name or value shows as
+text and never becomes markup.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 from contextlib import suppress
 from datetime import datetime
@@ -26,14 +32,81 @@ from great_expectations.data_context.types.resource_identifiers import (
     ValidationResultIdentifier,
 )
 from great_expectations.exceptions import DataContextError
+from great_expectations.render.components import RenderedDocumentContent
+from great_expectations.render.renderer.column_section_renderer import (
+    convert_to_string_and_escape,
+)
+from great_expectations.render.view import DefaultJinjaPageView
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from validation_loop.atomic import write_text
 from validation_loop.home import LoopLayout
 from validation_loop.locks import file_lock
 from validation_loop.quality.offline_docs import make_offline, page_stamps
 
-SITE = Path("gx") / "uncommitted" / "data_docs" / "local_site"
+SITE_NAME = "local_site"
+SITE = Path("gx") / "uncommitted" / "data_docs" / SITE_NAME
 SUITE_DIGEST = Path("gx") / "suite.sha256"
+# In the suite digest: a suite page rendered before `InertPageView` is rendered again once.
+_RENDERING = "inert-view"
+
+
+class InertPageView(DefaultJinjaPageView):
+    """GX's page view with the text its templates would print as raw HTML escaped: each
+    section's name (the sidebar link), a column section's heading, and plain-text content
+    blocks (table cells such as observed values, headers, list items)."""
+
+    def render(
+        self, document: RenderedDocumentContent, template: str | None = None, **kwargs: Any
+    ) -> str:
+        """The page's HTML, with section names and column headings escaped."""
+        self._validate_document(document)
+        page = document.to_json_dict()
+        for section in page.get("sections") or []:
+            _escape_section(section)
+        return self._get_template(template or self._template).render(page, **kwargs)
+
+    @pass_context
+    def render_content_block(
+        self,
+        jinja_context: Context,
+        content_block: Any,
+        index: Any = None,
+        content_block_id: Any = None,
+        render_to_markdown: bool = False,
+    ) -> Any:
+        """A content block as GX renders it, a plain string (alone or in a list) as text."""
+        if not render_to_markdown:
+            is_list = isinstance(content_block, list)
+            content_block = [_text(b) for b in content_block] if is_list else _text(content_block)
+        return super().render_content_block(
+            jinja_context, content_block, index, content_block_id, render_to_markdown
+        )
+
+
+def _text(block: Any) -> Any:
+    """A plain-string content block escaped; any other block as it is."""
+    return html.escape(block) if isinstance(block, str) else block
+
+
+def _escape_section(section: dict[str, Any]) -> None:
+    """Escape a rendered section's name and the header that shows it (a column section's
+    heading is the column name as a GX string template, with `$` doubled)."""
+    name = section.get("section_name")
+    if not isinstance(name, str):
+        return
+    section["section_name"] = html.escape(name)
+    heading = convert_to_string_and_escape(name)
+    for block in section.get("content_blocks") or []:
+        header = block.get("header") if isinstance(block, dict) else None
+        template = header.get("string_template") if isinstance(header, dict) else None
+        if isinstance(template, dict) and template.get("template") == heading:
+            template["template"] = html.escape(heading)
+
+
+_INERT_VIEW = {"module_name": __name__, "class_name": InertPageView.__name__}
+_INERT_SECTIONS = {"expectations": {"view": _INERT_VIEW}, "validations": {"view": _INERT_VIEW}}
 
 
 def site_index(layout: LoopLayout) -> Path:
@@ -57,6 +130,7 @@ def publish(
         context = gx.get_context(mode="file", project_root_dir=layout.root)
         context.enable_analytics(False)
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        _use_inert_view(context)
         suite_key = ExpectationSuiteIdentifier(name=suite_name)
         digest = _suite_digest(suite_name, entries)
         digest_path = layout.root / SUITE_DIGEST
@@ -104,9 +178,16 @@ def validation_page(layout: LoopLayout, batch_id: str) -> Path:
     return pages[-1] if pages else site_index(layout)
 
 
+def _use_inert_view(context: AbstractDataContext) -> None:
+    """Render the site's suite and validation pages with `InertPageView` (for this context)."""
+    sites = dict(context.variables.data_docs_sites or {})
+    sites[SITE_NAME] = {**sites[SITE_NAME], "site_section_builders": _INERT_SECTIONS}
+    context.variables.data_docs_sites = sites
+
+
 def _suite_digest(suite_name: str, entries: list[dict[str, Any]]) -> str:
-    """A fingerprint of the suite as published: its name and entries."""
-    text = json.dumps([suite_name, entries], sort_keys=True, default=str)
+    """A fingerprint of the suite as published: its name and entries, and how pages render."""
+    text = json.dumps([_RENDERING, suite_name, entries], sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -20,13 +20,15 @@ MARKUP = frozenset("\\`*[]<>&|~")
 # Everything a Markdown renderer, a terminal or Python's `splitlines` may break a line at.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _BREAK = re.compile(f"[{LINE_BREAKS}]")
+_INERT = re.compile(f"[{LINE_BREAKS}\\x00-\\x1f\\x7f-\\x9f]")
 _FENCE_RUN = re.compile(r"`+")
 
 
-def one_line(text: str) -> str:
-    """`text` with each line break written as its escape (`\\n`, `\\u2028`), so it stays one
-    line wherever it is shown and the break is still visible."""
-    return _BREAK.sub(lambda m: json.dumps(m.group())[1:-1], text)
+def one_line(value: object) -> str:
+    """A value as one inert line: each line break and every other control character (escape
+    sequences, backspace) written as its JSON escape (`\\n`, `\\u2028`, `\\u001b`), so it
+    stays one line wherever it is shown, cannot move a terminal's cursor, and stays visible."""
+    return _INERT.sub(lambda m: json.dumps(m.group())[1:-1], str(value))
 
 
 def inline(value: Any) -> str:

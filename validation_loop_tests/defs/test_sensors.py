@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from unittest.mock import ANY
 
 import dagster as dg
 
+from validation_loop.defs import sensors
 from validation_loop.defs.build import build_definitions
 from validation_loop.defs.resources import HomeResource
 from validation_loop.ingest import batch_key, file_sha256
+from validation_loop.landing import landing_files
+from validation_loop_tests.conftest import ROWS
 
 
 def _age(path, seconds=60):
@@ -71,3 +76,31 @@ def test_replaced_file_is_requested_again(home, spec, write_batch) -> None:
     assert len(second.run_requests) == 1
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
     assert second.run_requests[0].partition_key == first.run_requests[0].partition_key
+
+
+def test_a_file_gone_between_listing_and_hashing_is_skipped(
+    home, spec, write_batch, monkeypatch, capsys
+) -> None:
+    """Another run moves a file right after the sensor lists the folder: the tick requests the
+    other file, logs the skipped one and leaves it out of the cursor."""
+    layout = home.loop("churn")
+    gone = write_batch("gone.csv", folder=layout.landing("human"))
+    kept = write_batch("kept.csv", ROWS[:2], folder=layout.landing("human"))
+    _age(gone)
+    _age(kept)
+    listed = []
+
+    def list_then_move(*args, **kwargs):
+        found = landing_files(*args, **kwargs)
+        listed.extend(f.path for f in found)
+        gone.unlink()
+        return found
+
+    monkeypatch.setattr(sensors, "landing_files", list_then_move)
+    with dg.instance_for_test() as instance:
+        result = _tick(home, instance)
+    assert sorted(listed) == sorted([gone, kept])  # both were listed
+    assert [r.partition_key for r in result.run_requests] == [batch_key("human", file_sha256(kept))]
+    assert json.loads(result.cursor) == {"human/kept.csv": ANY}
+    logged = capsys.readouterr().err  # the sensor's log
+    assert "skipped gone.csv: no such file (moved or deleted before it could be read)" in logged

@@ -25,6 +25,7 @@ from validation_loop.warehouse import Warehouse
 
 SETTLE_SECONDS = 5.0
 INTERVAL_SECONDS = 30
+MAX_RUNS_PER_TICK = 100  # a large landing folder is taken in slices, oldest files first
 ALERT_INTERVAL_SECONDS = 60
 SENSOR_BUDGET = timedelta(seconds=40)  # well inside Dagster's sensor evaluation timeout
 IN_FLIGHT = [
@@ -63,8 +64,10 @@ def build_landing_sensor(loop: str, jobs: list[Any]) -> dg.SensorDefinition:
     then one compare run once the ingests are done (`jobs`: the ingest and compare jobs).
 
     Its cursor remembers each waiting file's size and modification time, so a file is hashed
-    once; a file still being written (changed in the last few seconds) waits for a later tick,
-    and one gone between listing and hashing (another run moved it) is logged and left out.
+    once; a tick requests at most `MAX_RUNS_PER_TICK` runs (the oldest new files), so a large
+    landing folder is taken in slices instead of one tick hashing everything. A file still being
+    written (changed in the last few seconds) waits for a later tick, and one gone between
+    listing and hashing (another run moved it) is logged and left out.
     """
     partitions = batch_partitions(loop)
 
@@ -82,11 +85,16 @@ def build_landing_sensor(loop: str, jobs: list[Any]) -> dg.SensorDefinition:
         cursor: dict[str, str] = {}
         requests: list[dg.RunRequest] = []
         new_keys: list[str] = []
+        deferred = 0
         for file in waiting:
             ident = f"{file.source}/{file.path.name}"
-            cursor[ident] = file.stamp
             if seen.get(ident) == file.stamp:
+                cursor[ident] = file.stamp
                 continue
+            if len(requests) == MAX_RUNS_PER_TICK:
+                deferred += 1  # left out of the cursor: a later tick takes it
+                continue
+            cursor[ident] = file.stamp
             try:
                 key = file.batch_id()
             except FileVanished as gone:  # another run moved it since the listing
@@ -104,6 +112,8 @@ def build_landing_sensor(loop: str, jobs: list[Any]) -> dg.SensorDefinition:
                     tags={"validation_loop/file": ident},
                 )
             )
+        if deferred:
+            context.log.info(f"{deferred} more new file(s) in landing wait for the next tick")
         if not requests:
             due = _report_due(context, home, loop)
             if due is not None:

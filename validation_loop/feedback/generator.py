@@ -132,7 +132,9 @@ def _codes(frame: pd.DataFrame, spec: LoopSpec, names: list[str]) -> np.ndarray:
         if spec.columns[name] is not ColumnType.numeric:
             text = frame[name].astype(str).where(frame[name].notna())
             order = {k: i for i, k in enumerate(_draw_order(text.value_counts().to_dict()))}
-            ranks = text.map(order).rank(method="average", na_option="keep")
+            codes, seen = pd.factorize(text)  # a missing value gets code -1: the NaN at the end
+            position = np.array([*(order[value] for value in seen), np.nan])
+            ranks = pd.Series(position[codes]).rank(method="average", na_option="keep")
         uniform = (ranks / (ranks.count() + 1)).fillna(0.5).to_numpy()
         scores[:, index] = stats.norm.ppf(np.clip(uniform, 1e-6, 1 - 1e-6))
     return scores

@@ -22,21 +22,28 @@ def _per_class(weights: np.ndarray, member: np.ndarray) -> np.ndarray:
 
 
 def _auc(weights: np.ndarray, scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """Weighted ROC AUC of `scores` for `positive` rows (ties count one half), per weighting."""
+    """Weighted ROC AUC of `scores` for `positive` rows (ties count one half), per weighting.
+
+    Rows are sorted by score once; the negative weight below each tie group comes from one
+    cumulative sum, and is read only at the positive rows."""
     order = np.argsort(scores, kind="stable")
     ranked = scores[order]
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
     ends = np.r_[starts[1:], ranked.size]
     group = np.repeat(np.arange(starts.size), ends - starts)
+    is_positive = positive[order]
     w = weights[:, order]
-    negative_weight = np.where(positive[order], 0.0, w)
-    below = np.concatenate([np.zeros((w.shape[0], 1)), np.cumsum(negative_weight, axis=1)], axis=1)
-    under = below[:, starts[group]] + 0.5 * (below[:, ends[group]] - below[:, starts[group]])
-    positive_weight = np.where(positive[order], w, 0.0)
-    pos, neg = positive_weight.sum(axis=1), negative_weight.sum(axis=1)
+    below = np.zeros((w.shape[0], w.shape[1] + 1))
+    np.cumsum(np.where(is_positive, 0.0, w), axis=1, out=below[:, 1:])
+    rows = np.flatnonzero(is_positive)
+    low, high = below[:, starts[group[rows]]], below[:, ends[group[rows]]]
+    positive_weight = w[:, rows]
+    pos, neg = positive_weight.sum(axis=1), below[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(
-            (pos > 0) & (neg > 0), (positive_weight * under).sum(axis=1) / (pos * neg), np.nan
+            (pos > 0) & (neg > 0),
+            (positive_weight * (low + 0.5 * (high - low))).sum(axis=1) / (pos * neg),
+            np.nan,
         )
 
 

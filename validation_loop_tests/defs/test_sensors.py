@@ -104,3 +104,31 @@ def test_a_file_gone_between_listing_and_hashing_is_skipped(
     assert json.loads(result.cursor) == {"human/kept.csv": ANY}
     logged = capsys.readouterr().err  # the sensor's log
     assert "skipped gone.csv: no such file (moved or deleted before it could be read)" in logged
+
+
+def test_a_large_landing_folder_is_taken_in_slices_each_file_once(
+    home, spec, write_batch, monkeypatch
+) -> None:
+    """With 25 new files and at most 10 runs a tick: 10, 10, 5, then nothing; oldest first."""
+    monkeypatch.setattr(sensors, "MAX_RUNS_PER_TICK", 10)
+    folder = home.loop("churn").landing("human")
+    paths = []
+    for index in range(25):
+        rows = [{**ROWS[0], "customer_id": f"c{index}"}]
+        paths.append(write_batch(f"b{index:02d}.csv", rows, folder=folder))
+        _age(paths[-1], 600 - index)  # b00 is the oldest
+    expected = [batch_key("human", file_sha256(p)) for p in paths]
+    requested: list[str] = []
+    sizes = []
+    cursor = None
+    with dg.instance_for_test() as instance:
+        for _ in range(4):
+            result = _tick(home, instance, cursor)
+            sizes.append(len(result.run_requests))
+            requested += [r.partition_key for r in result.run_requests]
+            cursor = result.cursor
+            for request in result.dynamic_partitions_requests:
+                instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+    assert sizes == [10, 10, 5, 0]
+    assert requested == expected
+    assert len(json.loads(cursor)) == 25

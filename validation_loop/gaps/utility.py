@@ -46,7 +46,7 @@ from validation_loop.gaps.modeling import (
 )
 from validation_loop.gaps.profile import aligned_counts
 from validation_loop.gaps.records import Finding
-from validation_loop.gaps.significance import ks_test
+from validation_loop.gaps.significance import ks_statistic
 from validation_loop.gaps.task_metrics import (
     bootstrap_weights,
     classification_metrics,
@@ -333,9 +333,9 @@ def _explain(
         if column == label or column in condition:
             continue
         if column in columns.numeric:
-            value = ks_test(
+            value = ks_statistic(
                 h_rows[column].to_numpy(dtype=float), s_rows[column].to_numpy(dtype=float)
-            )[0]
+            )
         else:
             _, h, s = aligned_counts(
                 h_rows[column].dropna().astype(str).value_counts().to_dict(),

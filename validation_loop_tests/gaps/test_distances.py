@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from validation_loop.gaps.distances import (
     boundary_adherence,
@@ -16,7 +17,7 @@ from validation_loop.gaps.distances import (
     tv_distance,
     wasserstein_iqr,
 )
-from validation_loop.gaps.significance import correlation_tau2, standardise
+from validation_loop.gaps.significance import correlation_tau2, ks_statistic, standardise
 
 
 def test_tv_distance_by_hand() -> None:
@@ -71,3 +72,13 @@ def test_correlation_tau2_is_normal_theory_for_normal_data() -> None:
     assert correlation_tau2(standardise(heavy[0]), standardise(heavy[0] + heavy[1])) > (
         (1 - 0.5) ** 2 * 1.5
     )
+
+
+def test_ks_statistic_alone_equals_scipy_two_sided_statistic() -> None:
+    rng = np.random.default_rng(5)
+    for size in (3, 50, 400):
+        human = np.round(rng.normal(size=size), 1)  # ties across and within the sides
+        synthetic = np.r_[np.round(rng.normal(0.3, 1.2, size=size + 7), 1), np.nan]
+        expected = stats.ks_2samp(human, synthetic[:-1]).statistic
+        assert ks_statistic(human, synthetic) == pytest.approx(expected, abs=1e-15)
+    assert math.isnan(ks_statistic(np.array([np.nan]), np.array([1.0])))

@@ -117,6 +117,14 @@ def write_batch(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the demo run share one xdist worker (`--dist loadgroup`), so the
+    session's demo is built once, not once per worker."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo"))
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> dict[str, Any]:
     """The demo loop as `make demo` runs it (default settings, model checks on, up to five

@@ -167,3 +167,21 @@ def env(home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
     monkeypatch.setenv("VALIDATION_LOOP_HOME", str(home.root))
     return dagster_home
+
+
+def landing_tick(home: Home, instance: Any, cursor: str | None = None) -> Any:
+    """One evaluation of the `churn` loop's landing sensor against `instance` (a real Dagster
+    instance), from `cursor`."""
+    import dagster as dg
+
+    from validation_loop.defs.build import build_definitions
+    from validation_loop.defs.resources import HomeResource
+
+    defs = build_definitions(home)
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        definitions=defs,
+        resources={"home": HomeResource(path=str(home.root))},
+    )
+    return defs.resolve_sensor_def("churn_landing_sensor")(context)

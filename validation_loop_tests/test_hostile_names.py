@@ -25,13 +25,12 @@ import pytest
 from markdown_it import MarkdownIt
 
 from validation_loop.cli import main
-from validation_loop.defs.build import build_definitions
-from validation_loop.defs.resources import HomeResource
 from validation_loop.feedback.generator import OVERALL, fit_config
 from validation_loop.feedback.versions import accept, load_config, proposals, save_config
 from validation_loop.home import Home
 from validation_loop.spec import load_spec
 from validation_loop.warehouse import Warehouse
+from validation_loop_tests.conftest import landing_tick
 from validation_loop_tests.servers import Recorder, with_alerts
 
 LOOP = "hostile"
@@ -409,22 +408,10 @@ def test_the_landing_sensor_requests_hostile_file_names_exactly(home, spec, writ
     past = time.time() - 60
     for path in paths:
         os.utime(path, (past, past))
-    defs = build_definitions(home)
-    sensor = defs.resolve_sensor_def("churn_landing_sensor")
     with dg.instance_for_test() as instance:
-
-        def tick(cursor: str | None) -> dg.SensorResult:
-            context = dg.build_sensor_context(
-                instance=instance,
-                cursor=cursor,
-                definitions=defs,
-                resources={"home": HomeResource(path=str(home.root))},
-            )
-            return sensor(context)
-
-        first = tick(None)
+        first = landing_tick(home, instance)
         requested = [
             r.run_config["ops"]["churn__batches"]["config"]["file"] for r in first.run_requests
         ]
         assert sorted(requested) == sorted(str(p) for p in paths)
-        assert tick(first.cursor).run_requests == []
+        assert landing_tick(home, instance, first.cursor).run_requests == []

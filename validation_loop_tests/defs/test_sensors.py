@@ -10,28 +10,14 @@ from unittest.mock import ANY
 import dagster as dg
 
 from validation_loop.defs import sensors
-from validation_loop.defs.build import build_definitions
-from validation_loop.defs.resources import HomeResource
 from validation_loop.ingest import batch_key, file_sha256
 from validation_loop.landing import landing_files
-from validation_loop_tests.conftest import ROWS
+from validation_loop_tests.conftest import ROWS, landing_tick
 
 
 def _age(path, seconds=60):
     past = time.time() - seconds
     os.utime(path, (past, past))
-
-
-def _tick(home, instance, cursor=None):
-    defs = build_definitions(home)
-    sensor = defs.resolve_sensor_def("churn_landing_sensor")
-    context = dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        definitions=defs,
-        resources={"home": HomeResource(path=str(home.root))},
-    )
-    return sensor(context)
 
 
 def test_new_landing_files_become_partitions_and_runs(home, spec, write_batch) -> None:
@@ -42,7 +28,7 @@ def test_new_landing_files_become_partitions_and_runs(home, spec, write_batch) -
     _age(human, 120)
     _age(synthetic, 60)
     with dg.instance_for_test() as instance:
-        result = _tick(home, instance)
+        result = landing_tick(home, instance)
         keys = [r.partition_key for r in result.run_requests]
         assert keys == [
             batch_key("human", file_sha256(human)),
@@ -55,12 +41,12 @@ def test_new_landing_files_become_partitions_and_runs(home, spec, write_batch) -
         assert list(request.partition_keys) == keys
         assert fresh.name not in result.cursor
 
-        again = _tick(home, instance, result.cursor)
+        again = landing_tick(home, instance, result.cursor)
         assert again.run_requests == []
         assert "no new files" in again.skip_reason.skip_message
 
         _age(fresh, 30)
-        later = _tick(home, instance, again.cursor)
+        later = landing_tick(home, instance, again.cursor)
         assert [r.partition_key for r in later.run_requests] == [
             batch_key("human", file_sha256(fresh))
         ]
@@ -70,9 +56,9 @@ def test_replaced_file_is_requested_again(home, spec, write_batch) -> None:
     path = write_batch("h.csv", folder=home.loop("churn").landing("human"))
     _age(path, 60)
     with dg.instance_for_test() as instance:
-        first = _tick(home, instance)
+        first = landing_tick(home, instance)
         _age(path, 30)  # same name and bytes, dropped again later
-        second = _tick(home, instance, first.cursor)
+        second = landing_tick(home, instance, first.cursor)
     assert len(second.run_requests) == 1
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
     assert second.run_requests[0].partition_key == first.run_requests[0].partition_key
@@ -98,7 +84,7 @@ def test_a_file_gone_between_listing_and_hashing_is_skipped(
 
     monkeypatch.setattr(sensors, "landing_files", list_then_move)
     with dg.instance_for_test() as instance:
-        result = _tick(home, instance)
+        result = landing_tick(home, instance)
     assert sorted(listed) == sorted([gone, kept])  # both were listed
     assert [r.partition_key for r in result.run_requests] == [batch_key("human", file_sha256(kept))]
     assert json.loads(result.cursor) == {"human/kept.csv": ANY}
@@ -123,7 +109,7 @@ def test_a_large_landing_folder_is_taken_in_slices_each_file_once(
     cursor = None
     with dg.instance_for_test() as instance:
         for _ in range(4):
-            result = _tick(home, instance, cursor)
+            result = landing_tick(home, instance, cursor)
             sizes.append(len(result.run_requests))
             requested += [r.partition_key for r in result.run_requests]
             cursor = result.cursor

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import duckdb
 
-from validation_loop.conform import cast_sql
+from validation_loop.conform import cast_sql, is_numeric_type
 from validation_loop.errors import SpecError
 from validation_loop.readers import stage
 from validation_loop.resources import duckdb_config
 from validation_loop.spec import DEFAULT_NULL_VALUES, ColumnType, LoopSpec, Task, parse_spec
-from validation_loop.warehouse import quote_ident
+from validation_loop.warehouse import aggregate, quote_ident
 
 MAX_SLICE_LEVELS = 20
 MAX_CATEGORIES = 100
@@ -19,23 +19,37 @@ TEXT_MIN_MEAN_LENGTH = 40
 INFERENCE_ROWS = 100_000  # a proposal for a person to review: the file's first rows decide
 
 
-def _profile(con: duckdb.DuckDBPyConnection, column: str, staged_type: str) -> dict[str, float]:
-    """Counts that decide a column's type: non-null, parseable as each type, distinct, length.
-    `column` is its name in the staging table (see `StagedBatch.staged_name`)."""
-    col = quote_ident(column)
-    parsed = {
-        t: cast_sql(column, staged_type, t).parsed
-        for t in (ColumnType.numeric, ColumnType.boolean, ColumnType.datetime)
-    }
-    row = con.execute(
-        f"SELECT count({col}), "
-        + ", ".join(f"count({p})" for p in parsed.values())
-        + f", count(DISTINCT {col}), coalesce(avg(length(CAST({col} AS VARCHAR))), 0) "
-        "FROM stage"
-    ).fetchone()
-    assert row is not None
-    keys = ["non_null", "numeric", "boolean", "datetime", "distinct", "mean_length"]
-    return dict(zip(keys, (float(v) for v in row), strict=True))
+PROFILE_KEYS = ("non_null", "numeric", "boolean", "datetime", "distinct", "mean_length")
+
+
+def _profiles(
+    con: duckdb.DuckDBPyConnection, columns: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """Per column (staging name -> staged type; see `StagedBatch.staged_name`), the counts that
+    decide its type: non-null, parseable as each type, distinct, mean length. All columns'
+    counts go to DuckDB together, a few hundred aggregates per scan (a wide file). A column
+    stored as numbers is numeric whole, so its (costly, text-parsing) datetime count is not
+    taken: `infer_column_type` never reads it."""
+    parts = []
+    for column, staged_type in columns.items():
+        col = quote_ident(column)
+        parts += [f"count({col})"]
+        parts += [
+            f"count({cast_sql(column, staged_type, t).parsed})"
+            for t in (ColumnType.numeric, ColumnType.boolean)
+        ]
+        numbers = is_numeric_type(staged_type)
+        parts += [
+            "0"
+            if numbers
+            else f"count({cast_sql(column, staged_type, ColumnType.datetime).parsed})"
+        ]
+        parts += [
+            f"count(DISTINCT {col})",
+            f"coalesce(avg(length(CAST({col} AS VARCHAR))), 0)",
+        ]
+    values = iter(aggregate(con, "stage", parts))
+    return {column: {key: float(next(values)) for key in PROFILE_KEYS} for column in columns}
 
 
 def infer_column_type(profile: dict[str, float], categorical_hint: bool) -> ColumnType:
@@ -85,11 +99,9 @@ def infer_spec(
                 ],
             )
         hinted = {label, *slices, *sensitive}
-        profiles = {
-            c: _profile(con, staged.staged_name(c), t)
-            for c, t in staged.columns.items()
-            if c != annotator_column
-        }
+        profiled = [c for c in staged.columns if c != annotator_column]
+        found = _profiles(con, {staged.staged_name(c): staged.columns[c] for c in profiled})
+        profiles = {c: found[staged.staged_name(c)] for c in profiled}
     finally:
         con.close()
     columns = {c: infer_column_type(p, c in hinted) for c, p in profiles.items()}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
+import pyarrow as pa
 
 from validation_loop.errors import LockTimeoutError
 from validation_loop.locks import announce_wait, file_lock
@@ -325,6 +326,19 @@ def aggregate(
         assert row is not None
         values += row
     return values
+
+
+def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]]) -> None:
+    """Append rows (values in the table's column order) in one INSERT through Arrow: far
+    faster than a prepared INSERT per row when a wide table gives thousands of records."""
+    if not rows:
+        return
+    columns = {f"c{i}": pa.array(list(values)) for i, values in enumerate(zip(*rows, strict=True))}
+    con.register("_insert_rows", pa.table(columns))
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _insert_rows")
+    finally:
+        con.unregister("_insert_rows")
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:

@@ -29,7 +29,7 @@ from validation_loop.alerts.notifiers import DeliveryError, Resolve, send
 from validation_loop.gaps.records import SEVERITY_ORDER
 from validation_loop.home import Home
 from validation_loop.spec import AlertSpec, LoopSpec, RouteSpec
-from validation_loop.warehouse import Warehouse, fetch_dicts
+from validation_loop.warehouse import Warehouse, fetch_dicts, insert_rows
 
 MAX_RETRY_DELAY = timedelta(hours=1)
 LEASE_MARGIN = timedelta(seconds=60)
@@ -147,8 +147,7 @@ def _save_state(
     rows += [
         [loop, e.key, json.dumps(e.record), "info", e.severity, e.since, now, now] for e in resolved
     ]
-    if rows:
-        con.executemany("INSERT INTO alert_state VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    insert_rows(con, "alert_state", rows)
 
 
 def notify_report(

@@ -17,7 +17,7 @@ from validation_loop.gaps.bias import bias_findings
 from validation_loop.gaps.coverage import coverage_findings
 from validation_loop.gaps.detection import detection_findings
 from validation_loop.gaps.diversity import diversity_findings
-from validation_loop.gaps.inputs import GapInputs, prepare, sample_size, sample_sql
+from validation_loop.gaps.inputs import GapInputs, prepare, sample_size
 from validation_loop.gaps.joint import JointCounter
 from validation_loop.gaps.marginal import marginal_findings
 from validation_loop.gaps.matches import exact_matches
@@ -213,10 +213,7 @@ def _statistical(inputs: GapInputs, watch: _Stopwatch) -> list[Finding]:
     con, spec, columns = inputs.con, inputs.spec, inputs.columns
     plan = choose_pairs(inputs.human_sample, columns, spec.max_pairs)
     watch.lap("pairs")
-    rows = sample_size(spec)  # bin edges from the human sample: exact when it holds every row
-    edges = human_edges(
-        con, f"({sample_sql(inputs.human, rows, inputs.human_rows, spec.seed)})", columns.numeric
-    )
+    edges = human_edges({c: inputs.sorted_values("human", c) for c in columns.numeric})
     human = profile(con, inputs.human, columns, edges, plan.correlation)
     bounds = {c: (human.minimum[c], human.maximum[c]) for c in columns.numeric}
     synthetic = profile(con, inputs.synthetic, columns, edges, plan.correlation, bounds)

@@ -1,8 +1,9 @@
-"""The two sides of a comparison in DuckDB: typed views, column roles and bounded samples.
+"""The two sides of a comparison in DuckDB: typed relations, column roles and bounded samples.
 
-Both sides are views over any SQL relation with the spec's columns plus `_batch_id` and `_row`
-(as the warehouse stores them). Numeric and datetime columns become DOUBLE (datetimes as epoch
-seconds), categorical and boolean columns VARCHAR; id and free-text columns are left out.
+Both sides are views (temporary tables when no larger than a sample) over any SQL relation with
+the spec's columns plus `_batch_id` and `_row` (as the warehouse stores them). Numeric and
+datetime columns become DOUBLE (datetimes as epoch seconds), categorical and boolean columns
+VARCHAR; id and free-text columns are left out.
 Samples are chosen by a seeded hash of (`_batch_id`, `_row`): deterministic whatever the thread
 count, and never larger than `sample_rows` (nor `sample_cells` values), so memory grows neither
 with the synthetic side nor with the table's width.
@@ -119,6 +120,17 @@ def sample_sql(relation: str, rows: int, total: int, seed: int) -> str:
     )
 
 
+def _drop_temp(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the temporary view or table `name` of an earlier comparison on this connection."""
+    found = con.execute(
+        "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $1 "
+        "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $1",
+        [name],
+    ).fetchall()
+    for (kind,) in found:
+        con.execute(f"DROP {kind} {name}")
+
+
 def prepare(
     con: duckdb.DuckDBPyConnection,
     spec: LoopSpec,
@@ -126,18 +138,24 @@ def prepare(
     synthetic_sql: str,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
 ) -> GapInputs:
-    """Create the typed views `gap_human` and `gap_synthetic` and fetch bounded samples."""
+    """Create the typed relations `gap_human` and `gap_synthetic` (temporary tables when no
+    larger than a sample, else views) and fetch bounded samples."""
     columns = column_roles(spec)
     select = ", ".join(
         f"{_value_sql(c, spec.columns[c])} AS {quote_ident(c)}" for c in columns.compared
     )
     counts = {}
     for name, sql in (("gap_human", human_sql), ("gap_synthetic", synthetic_sql)):
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {select}, _batch_id, _row FROM ({sql})"
-        )
-        row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        _drop_temp(con, name)
+        row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
         counts[name] = int(row[0]) if row else 0
+        # A side no larger than a sample is kept typed in a temporary table: the checks scan
+        # it many times, and a view would recompute each typed column at every use.
+        small = counts[name] * len(columns.compared) <= spec.sample_cells
+        con.execute(
+            f"CREATE TEMP {'TABLE' if small else 'VIEW'} {name} AS "
+            f"SELECT {select}, _batch_id, _row FROM ({sql})"
+        )
     samples = {
         name: con.execute(sample_sql(name, sample_rows, counts[name], spec.seed)).fetchdf()
         for name in counts

@@ -11,7 +11,7 @@ of aggregates (slow to plan, and beyond what DuckDB handles at some width).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -37,17 +37,15 @@ class SideProfile:
     out_of_bounds: dict[str, int]
 
 
-def human_edges(
-    con: duckdb.DuckDBPyConnection, relation: str, numeric: list[str]
-) -> dict[str, list[float]]:
-    """Bin edges per numeric column: the distinct 5%, 10%, ..., 95% quantiles of `relation`
-    (the human side, or its sample when that is larger than a sample: an exact quantile sorts
+def human_edges(samples: Mapping[str, np.ndarray]) -> dict[str, list[float]]:
+    """Bin edges per numeric column: the distinct 5%, 10%, ..., 95% quantiles (interpolated, as
+    DuckDB's `quantile_cont`) of the human sample's values, given sorted without missing ones
+    (exact when the sample holds every human row; an exact quantile of a large side would sort
     every row, and the edges only place the bins)."""
     levels = [round(QUANTILE_STEP * k, 2) for k in range(1, int(1 / QUANTILE_STEP))]
-    row = aggregate(con, relation, [f"quantile_cont({quote_ident(c)}, {levels})" for c in numeric])
     return {
-        column: sorted({float(v) for v in (values or []) if v is not None and math.isfinite(v)})
-        for column, values in zip(numeric, row, strict=True)
+        column: sorted({float(v) for v in np.quantile(values, levels)}) if values.size else []
+        for column, values in samples.items()
     }
 
 

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from validation_loop.errors import NothingToCompare
 from validation_loop.gaps.compute import GapResult, compute_gaps
@@ -19,7 +18,7 @@ from validation_loop.gaps.records import GapRecord
 from validation_loop.gaps.selection import Comparison, current_comparison
 from validation_loop.home import Home
 from validation_loop.spec import LoopSpec
-from validation_loop.warehouse import Warehouse, fetch_dicts
+from validation_loop.warehouse import Warehouse, fetch_dicts, insert_rows
 
 
 def _number(value: float | None) -> float | None:
@@ -52,19 +51,6 @@ def record_values(record: dict[str, Any]) -> list[Any]:
         record["severity"],
         record["message"],
     ]
-
-
-def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]]) -> None:
-    """Append rows (values in the table's column order) in one INSERT through Arrow: far
-    faster than a prepared INSERT per row when a wide table gives thousands of records."""
-    if not rows:
-        return
-    columns = {f"c{i}": pa.array(list(values)) for i, values in enumerate(zip(*rows, strict=True))}
-    con.register("_insert_rows", pa.table(columns))
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM _insert_rows")
-    finally:
-        con.unregister("_insert_rows")
 
 
 def store_gaps(

@@ -39,6 +39,7 @@ import shutil
 import sys
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -56,6 +57,7 @@ from great_expectations.data_context.data_context import file_data_context
 from great_expectations.data_context.store import inline_store_backend, tuple_store_backend
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import Expectation
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.validator.validator import Validator
 
@@ -108,6 +110,7 @@ DTYPE_ONLY = frozenset(
     {"expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type"}
 )
 RUNTIME = {"result_format": {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}}
+BASIC = {"result_format": {"result_format": "BASIC", "partial_unexpected_count": EXAMPLES}}
 RESULTS_SCHEMA = pa.schema(
     [
         ("loop", pa.string()),
@@ -208,16 +211,72 @@ def _config_key(config: ExpectationConfiguration) -> str:
 def _validate_frame(
     frame: pd.DataFrame, entries: list[dict[str, Any]]
 ) -> list[ExpectationValidationResult]:
-    """Validate `entries` on one frame with GX's pandas engine; results in `entries` order.
+    """Validate `entries` on one frame with GX's pandas engine; results in `entries` order, in
+    GX's SUMMARY format.
 
-    The engine is fresh per frame, so nothing GX caches (metrics, condition masks) outlives it.
+    GX resolves SUMMARY's extra metrics (unexpected rows and value counts) for every column
+    map expectation, which doubles its cost per expectation on a wide batch; they are empty
+    wherever nothing is unexpected. So every entry runs in BASIC format first, and only those
+    with unexpected values run again in SUMMARY; the others get SUMMARY's two empty lists.
+    """
+    results = _graph_validate(frame, entries, BASIC)
+    again = [i for i, r in enumerate(results) if r.result.get("unexpected_count", 0) != 0]
+    if again:
+        redone = _graph_validate(frame, [entries[i] for i in again], RUNTIME)
+        for index, result in zip(again, redone, strict=True):
+            results[index] = result
+    for result in results:
+        found = result.result
+        if found.get("unexpected_count") == 0 and "partial_unexpected_list" in found:
+            found |= {"partial_unexpected_counts": [], "partial_unexpected_index_list": []}
+    return results
+
+
+@contextmanager
+def _configurations_built_once() -> Iterator[None]:
+    """While GX validates, build each expectation object's `configuration` once.
+
+    GX 1.x rebuilds it (a pydantic dump and a new `ExpectationConfiguration`) on every read and
+    reads it dozens of times per expectation while planning and judging metrics: a third of
+    the validation time of a wide batch (1,000 columns, 3,000 expectations: 19 s -> 11 s). The
+    expectation objects do not change during `graph_validate` (GX renders results only after
+    it), and GX copies a configuration before changing it. The property is restored on exit;
+    a GX whose `configuration` is no longer a property runs unchanged.
+    """
+    original = Expectation.__dict__.get("configuration")
+    if not isinstance(original, property) or original.fget is None:
+        yield
+        return
+    build = original.fget
+    built: dict[int, tuple[Expectation, ExpectationConfiguration]] = {}
+
+    def configuration(expectation: Expectation) -> ExpectationConfiguration:
+        found = built.get(id(expectation))
+        if found is None or found[0] is not expectation:
+            found = built[id(expectation)] = (expectation, build(expectation))
+        return found[1]
+
+    Expectation.configuration = property(configuration)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Expectation.configuration = original  # type: ignore[method-assign]
+
+
+def _graph_validate(
+    frame: pd.DataFrame, entries: list[dict[str, Any]], runtime: dict[str, Any]
+) -> list[ExpectationValidationResult]:
+    """GX's results for `entries` on `frame` in result format `runtime`, in `entries` order.
+
+    The engine is fresh per call, so nothing GX caches (metrics, condition masks) outlives it.
     """
     engine = PandasExecutionEngine()
     engine.load_batch_data("warehouse-batch", frame)
     validator = Validator(execution_engine=engine, data_context=_context())
     suite = gx.ExpectationSuite(name="batch", expectations=entries)
     configs = validator.process_expectations_for_validation(suite.expectation_configurations)
-    results = validator.graph_validate(configurations=configs, runtime_configuration=RUNTIME)
+    with _configurations_built_once():
+        results = validator.graph_validate(configurations=configs, runtime_configuration=runtime)
     # GX reorders (by column, failures first): put the results back in the entries' order.
     slots: dict[str, deque[int]] = {}
     for index, config in enumerate(suite.expectation_configurations):

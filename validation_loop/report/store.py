@@ -14,10 +14,10 @@ from typing import Any
 import duckdb
 
 from validation_loop.atomic import write_text
-from validation_loop.gaps.store import insert_rows, record_values
+from validation_loop.gaps.store import record_values
 from validation_loop.home import Home
 from validation_loop.render.report import report_html, report_markdown
-from validation_loop.warehouse import Warehouse, fetch_dicts
+from validation_loop.warehouse import Warehouse, fetch_dicts, insert_rows
 
 
 def insert_report(con: duckdb.DuckDBPyConnection, report: dict[str, Any]) -> None:

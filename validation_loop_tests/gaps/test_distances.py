@@ -17,7 +17,13 @@ from validation_loop.gaps.distances import (
     tv_distance,
     wasserstein_iqr,
 )
-from validation_loop.gaps.significance import correlation_tau2, ks_statistic, standardise
+from validation_loop.gaps.significance import (
+    chi_square_test,
+    correlation_tau2,
+    ks_statistic,
+    ks_test,
+    standardise,
+)
 
 
 def test_tv_distance_by_hand() -> None:
@@ -82,3 +88,47 @@ def test_ks_statistic_alone_equals_scipy_two_sided_statistic() -> None:
         expected = stats.ks_2samp(human, synthetic[:-1]).statistic
         assert ks_statistic(human, synthetic) == pytest.approx(expected, abs=1e-15)
     assert math.isnan(ks_statistic(np.array([np.nan]), np.array([1.0])))
+
+
+def test_ks_test_is_scipy_exact_when_small_and_kolmogorov_asymptotic_when_large() -> None:
+    """Small samples: SciPy's exact test. Large: the statistic as SciPy has it, the p-value from
+    the Kolmogorov distribution at the effective size (R's large-sample rule), close to SciPy's
+    own asymptotic p-value."""
+    rng = np.random.default_rng(6)
+    for size in (30, 96, 98, 5_000):
+        human = np.round(rng.normal(size=size), 1)
+        synthetic = np.r_[np.round(rng.normal(0.05, 1.1, size=size + 3), 1), np.nan]
+        statistic, p_value = ks_test(human, synthetic)
+        small = size * (size + 3) <= 10_000
+        expected = stats.ks_2samp(human, synthetic[:-1], method="exact" if small else "asymp")
+        assert statistic == pytest.approx(expected.statistic, abs=1e-15)
+        if small:
+            assert p_value == pytest.approx(expected.pvalue, rel=1e-12)
+        else:
+            effective = size * (size + 3) / (2 * size + 3)
+            limit = stats.kstwobign.sf(math.sqrt(effective) * expected.statistic)
+            assert p_value == pytest.approx(limit, rel=1e-12)
+            assert p_value == pytest.approx(expected.pvalue, rel=0.05)
+    assert all(math.isnan(v) for v in ks_test(np.array([]), np.array([1.0])))
+
+
+def test_chi_square_test_equals_scipy_on_the_pooled_table() -> None:
+    """SciPy's chi2_contingency (no continuity correction) on the table with sparse cells
+    pooled into one: the same statistic and p-value."""
+    rng = np.random.default_rng(7)
+    for cells in (2, 3, 12, 40):
+        human = rng.poisson(rng.uniform(0, 60, cells)).astype(float)
+        synthetic = rng.poisson(rng.uniform(0, 60, cells)).astype(float)
+        statistic, p_value = chi_square_test(human, synthetic)
+        table = np.vstack([human, synthetic])
+        table = table[:, table.sum(axis=0) > 0]
+        expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+        sparse = expected.min(axis=0) < 5
+        if sparse.any():
+            table = np.hstack([table[:, ~sparse], table[:, sparse].sum(axis=1, keepdims=True)])
+        if table.shape[1] < 2:
+            assert math.isnan(statistic) and math.isnan(p_value)
+            continue
+        reference = stats.chi2_contingency(table, correction=False)
+        assert statistic == pytest.approx(reference.statistic, rel=1e-12)
+        assert p_value == pytest.approx(reference.pvalue, rel=1e-9)

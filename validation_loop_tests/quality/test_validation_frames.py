@@ -3,7 +3,10 @@ results are GX's results on the whole columns, checked against counts made here.
 
 from __future__ import annotations
 
+import json
+
 import duckdb
+import great_expectations as gx
 import numpy as np
 import pandas as pd
 import pytest
@@ -102,3 +105,36 @@ def test_frame_by_frame_results_are_the_whole_column_results(con, batch) -> None
     matching = batch["id"].str.match("^id[0-3]")
     assert framed[7].unexpected_count == int((~matching).sum())
     assert framed[8].observed_value == pytest.approx(ages.mean())
+
+
+def test_results_are_gx_summary_results(con, batch) -> None:
+    """Validating in BASIC first and again in SUMMARY only where values were unexpected, with
+    each expectation's configuration built once, gives GX's own SUMMARY result for every
+    entry, passing ones included, configuration and all (GX's public route here)."""
+    entries = [
+        *ENTRIES,
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "age", "min_value": -1000, "max_value": 1000},
+        },
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "id"}},
+    ]
+    entries = [{**entry, "meta": {"n": n}} for n, entry in enumerate(entries)]
+    _, raw = validate_relation(con, "SELECT * FROM t", entries)
+    (frame,) = _frames(con, "SELECT * FROM t", tuple(batch.columns), ROWS)  # the same dtypes
+    context = gx.get_context(mode="ephemeral")
+    asset = context.data_sources.add_pandas("p").add_dataframe_asset("a")
+    gx_batch = asset.add_batch_definition_whole_dataframe("b").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    suite = gx.ExpectationSuite(name="s", expectations=entries)
+    expected = gx_batch.validate(
+        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}
+    )
+    assert len(expected.results) == len(entries)
+    by_entry = {r.expectation_config.meta["n"]: r for r in expected.results}
+    for entry, result in zip(entries, raw, strict=True):
+        same = by_entry[entry["meta"]["n"]].to_json_dict()
+        del same["expectation_config"]["kwargs"]["batch_id"]  # the public route's batch name
+        assert json.dumps(result.to_json_dict(), default=str) == json.dumps(same, default=str)
+    assert raw[-1].result["partial_unexpected_index_list"] == []  # passing: SUMMARY's empty lists

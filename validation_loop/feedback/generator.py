@@ -43,6 +43,7 @@ LEVELS = np.linspace(0, 1, 21)
 OVERALL = "*"
 MISSING = "(missing)"  # the slice of rows whose slice column is empty
 RAKING_PASSES = 5  # passes over several sensitive columns, so each one's rates hold at the end
+FIT_ROWS = 50_000  # human rows a config is fitted on at most
 
 
 class Marginal(BaseModel):
@@ -153,7 +154,13 @@ def generated_columns(spec: LoopSpec) -> list[str]:
 def fit_config(
     human: pd.DataFrame, spec: LoopSpec, rows: int, version: str = "v0001"
 ) -> GeneratorConfig:
-    """A config that reproduces the human data: marginals per slice, copula, label per slice."""
+    """A config that reproduces the human data: marginals per slice, copula, label per slice.
+
+    It is fitted on the first `FIT_ROWS` rows of `human` (callers pass a seeded sample, in
+    random order): a config's quantiles and correlations need no more, and the copula's ranks
+    cost time with every row.
+    """
+    human = human.head(FIT_ROWS)
     names = generated_columns(spec)
     slice_column = spec.slices[0] if spec.slices else None
     keys = (

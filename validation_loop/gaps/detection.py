@@ -33,6 +33,7 @@ from validation_loop.gaps.modeling import (
 )
 from validation_loop.gaps.profile import aligned_counts
 from validation_loop.gaps.records import Finding
+from validation_loop.gaps.task_metrics import roc_auc
 from validation_loop.resources import fit_threads, limited_threads
 from validation_loop.spec import Task
 
@@ -116,13 +117,14 @@ def _column_importance(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """AUC lost when one encoded column (one original column each) is shuffled."""
-    base = roc_auc_score(target, model.predict_proba(matrix)[:, 1])
+    positive = target == 1
+    base = roc_auc(model.predict_proba(matrix)[:, 1], positive)
     drops = np.zeros((len(positions), repeats))
     shuffled = matrix.copy()
     for index, position in enumerate(positions):
         for repeat in range(repeats):
             shuffled[:, position] = matrix[rng.permutation(len(matrix)), position]
-            drops[index, repeat] = base - roc_auc_score(target, model.predict_proba(shuffled)[:, 1])
+            drops[index, repeat] = base - roc_auc(model.predict_proba(shuffled)[:, 1], positive)
         shuffled[:, position] = matrix[:, position]
     return drops
 

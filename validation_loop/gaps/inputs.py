@@ -149,9 +149,10 @@ def prepare(
         _drop_temp(con, name)
         row = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()
         counts[name] = int(row[0]) if row else 0
-        # A side no larger than a sample is kept typed in a temporary table: the checks scan
-        # it many times, and a view would recompute each typed column at every use.
-        small = counts[name] * len(columns.compared) <= spec.sample_cells
+        # A side that fits in its sample is kept typed in a temporary table: the checks scan
+        # it many times, and a view would recompute each typed column at every use (a large
+        # side costs more to copy than the recomputing does).
+        small = counts[name] <= sample_rows
         con.execute(
             f"CREATE TEMP {'TABLE' if small else 'VIEW'} {name} AS "
             f"SELECT {select}, _batch_id, _row FROM ({sql})"

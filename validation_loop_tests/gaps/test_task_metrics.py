@@ -17,6 +17,7 @@ from validation_loop.gaps.task_metrics import (
     bootstrap_weights,
     classification_metrics,
     regression_metrics,
+    roc_auc,
 )
 
 
@@ -81,3 +82,10 @@ def test_regression_metrics_match_scikit_learn() -> None:
         assert ours["r2"][index] == pytest.approx(r2_score(t, p))
         assert ours["mae"][index] == pytest.approx(mean_absolute_error(t, p))
         assert ours["rmse"][index] == pytest.approx(np.sqrt(np.mean((t - p) ** 2)))
+
+
+def test_roc_auc_equals_scikit_learn_with_ties() -> None:
+    rng = np.random.default_rng(11)
+    truth = rng.integers(0, 2, 3_000)
+    scores = np.round(rng.normal(truth * 0.4, 1.0), 1)  # many ties, across the classes too
+    assert roc_auc(scores, truth == 1) == pytest.approx(roc_auc_score(truth, scores), abs=1e-12)

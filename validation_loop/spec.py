@@ -190,7 +190,7 @@ class ResourceSpec(BaseModel):
         "$VALIDATION_LOOP_THREADS, else the cores available to the process.",
     )
     duckdb_memory: str = Field(
-        "1GB",
+        "768MB",
         pattern=MEMORY_PATTERN,
         description="DuckDB's memory limit for this loop's connections (staging a batch, "
         "validating, comparing); beyond it DuckDB spills to <home>/tmp.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -96,8 +97,9 @@ class _SampleChecks:
 
     These need only the samples (model fits, nearest neighbours), while the statistical checks
     are mostly DuckDB scans. With a budget of two threads or more a worker takes the sample
-    checks one by one on one OpenMP thread while DuckDB gets the rest of the budget; once the
-    statistical checks are done the calling thread takes the checks still waiting, on the rest.
+    checks one by one on one OpenMP thread while DuckDB gets the rest of the budget, and gives
+    its thread back to DuckDB when no check is left; once the statistical checks are done the
+    calling thread takes the checks still waiting, on the rest.
     BLAS's pool belongs to the whole process, so it stays at one thread while the worker runs.
     Neither side waits for the other and the run never uses more threads than the budget.
     """
@@ -117,6 +119,7 @@ class _SampleChecks:
         self.seconds: dict[str, float] = {}
         self._inputs, self._con, self._budget = inputs, con, budget
         self._worker: Future[None] | None = None
+        self._connection, self._connected = threading.Lock(), True
         self._blas = ExitStack()
 
     def __enter__(self) -> _SampleChecks:
@@ -124,7 +127,7 @@ class _SampleChecks:
             self._blas.enter_context(limited_threads(1, blas_only=True))
             self._con.execute(f"SET threads = {self._budget - 1}")
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sample-checks")
-            self._worker = pool.submit(self._take, _with_threads(self._inputs, 1))
+            self._worker = pool.submit(self._work, _with_threads(self._inputs, 1))
             pool.shutdown(wait=False)  # the thread ends when the queue is empty
         return self
 
@@ -134,6 +137,21 @@ class _SampleChecks:
         if self._worker is not None:
             wait([self._worker])
         self._blas.close()
+
+    def _work(self, inputs: GapInputs) -> None:
+        """The worker: take checks until none is left, then hand its thread back to DuckDB
+        (a global setting, so set on a connection of its own), whose scans of a large table
+        would otherwise go on at one thread."""
+        self._take(inputs)
+        with self._connection:
+            if self._connected:
+                with self._con.cursor() as own:
+                    own.execute(f"SET threads = {self._budget}")
+
+    def disconnect(self) -> None:
+        """The statistical checks are done with the connection: the worker leaves it alone."""
+        with self._connection:
+            self._connected = False
 
     def _take(self, inputs: GapInputs) -> None:
         """Run waiting checks until none is left, on this thread's share of the budget."""
@@ -196,6 +214,7 @@ def _compute(
     watch.lap("prepare")
     with _SampleChecks(inputs, con, thread_budget(spec.resources.threads)) as samples:
         findings = _statistical(inputs, watch)
+        samples.disconnect()
         if release is not None:
             release()  # the sample checks need no connection: let writers in
         findings += samples.findings()

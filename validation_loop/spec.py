@@ -190,7 +190,7 @@ class ResourceSpec(BaseModel):
         "$VALIDATION_LOOP_THREADS, else the cores available to the process.",
     )
     duckdb_memory: str = Field(
-        "768MB",
+        "1GB",
         pattern=MEMORY_PATTERN,
         description="DuckDB's memory limit for this loop's connections (staging a batch, "
         "validating, comparing); beyond it DuckDB spills to <home>/tmp.",

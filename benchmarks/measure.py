@@ -81,6 +81,8 @@ def write_typed_batch(path: Path, rows: int, seed: int, columns: dict[str, str])
 def run_child(code: str, *args: str) -> dict[str, Any]:
     """Run `PEAK_KIB + code` in a fresh Python; return the JSON its last line prints."""
     done = subprocess.run(
-        [sys.executable, "-c", PEAK_KIB + code, *args], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PEAK_KIB + code, *args], capture_output=True, text=True
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"child failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.splitlines()[-1])

@@ -11,7 +11,7 @@ from validation_loop.errors import SpecError
 from validation_loop.readers import stage
 from validation_loop.resources import duckdb_config
 from validation_loop.spec import DEFAULT_NULL_VALUES, ColumnType, LoopSpec, Task, parse_spec
-from validation_loop.warehouse import aggregate, quote_ident
+from validation_loop.warehouse import DISTINCT_AGGREGATES_PER_SCAN, aggregate, quote_ident
 
 MAX_SLICE_LEVELS = 20
 MAX_CATEGORIES = 100
@@ -48,7 +48,7 @@ def _profiles(
             f"count(DISTINCT {col})",
             f"coalesce(avg(length(CAST({col} AS VARCHAR))), 0)",
         ]
-    values = iter(aggregate(con, "stage", parts))
+    values = iter(aggregate(con, "stage", parts, DISTINCT_AGGREGATES_PER_SCAN))
     return {column: {key: float(next(values)) for key in PROFILE_KEYS} for column in columns}
 
 

@@ -31,6 +31,7 @@ T = TypeVar("T")
 DEFAULT_LOCK_TIMEOUT = 600.0
 LOCK_TIMEOUT_ENV = "VALIDATION_LOOP_LOCK_TIMEOUT"
 AGGREGATES_PER_SCAN = 400
+DISTINCT_AGGREGATES_PER_SCAN = 64  # each DISTINCT aggregate holds its own hash table
 
 RECORD_COLUMNS = """\
     kind VARCHAR NOT NULL,
@@ -312,16 +313,21 @@ def fetch_dicts(
 
 
 def aggregate(
-    con: duckdb.DuckDBPyConnection, relation: str, expressions: Sequence[str]
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    expressions: Sequence[str],
+    per_scan: int = AGGREGATES_PER_SCAN,
 ) -> list[Any]:
-    """The values of aggregate `expressions` over `relation`, `AGGREGATES_PER_SCAN` per SELECT.
+    """The values of aggregate `expressions` over `relation`, `per_scan` per SELECT.
 
     One SELECT with thousands of aggregates (a wide table) is slow to plan and can take
     gigabytes; DuckDB reads only the columns a SELECT names, so a few narrower scans cost less.
+    DISTINCT aggregates each hold a hash table of their own: pass
+    `DISTINCT_AGGREGATES_PER_SCAN` for them.
     """
     values: list[Any] = []
-    for start in range(0, len(expressions), AGGREGATES_PER_SCAN):
-        chunk = expressions[start : start + AGGREGATES_PER_SCAN]
+    for start in range(0, len(expressions), per_scan):
+        chunk = expressions[start : start + per_scan]
         row = con.execute(f"SELECT {', '.join(chunk)} FROM {relation}").fetchone()
         assert row is not None
         values += row

@@ -20,7 +20,7 @@ from great_expectations.expectations.registry import get_expectation_impl
 from validation_loop.atomic import write_text
 from validation_loop.errors import SpecError
 from validation_loop.spec import ColumnType, LoopSpec
-from validation_loop.warehouse import aggregate, quote_ident
+from validation_loop.warehouse import DISTINCT_AGGREGATES_PER_SCAN, aggregate, quote_ident
 
 GENERATOR = "validation_loop"
 SUITE_FILE = "expectations.json"
@@ -56,7 +56,7 @@ def human_profile(
                 f"CASE WHEN count(DISTINCT {col}) <= {cap} THEN "
                 f"list(DISTINCT {col} ORDER BY {col}) FILTER (WHERE {col} IS NOT NULL) END"
             )
-    values = iter(aggregate(con, relation, parts))
+    values = iter(aggregate(con, relation, parts, DISTINCT_AGGREGATES_PER_SCAN))
     rows = int(next(values))
     profile: dict[str, dict[str, Any]] = {}
     for column, kind in spec.columns.items():

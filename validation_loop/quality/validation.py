@@ -19,6 +19,10 @@ A run hands its frame straight to a GX pandas execution engine and validator: th
 datasource route would fingerprint every frame (hashing all its values, twice) and build a
 context per run, which made validation of tall batches mostly hashing and of wide ones mostly
 set-up. GX still evaluates every expectation and returns its own results, which Data Docs show.
+On a wide batch GX's cost is per expectation, not per value, so each run asks GX for the BASIC
+result format first and for SUMMARY (unexpected rows and value counts) only where values were
+unexpected, and builds each expectation's configuration once (see `_configurations_built_once`):
+the results are the ones a single SUMMARY run gives (tested against GX's public route).
 
 GX writes its file-backed project (suites, validation results, Data Docs pages, and
 `great_expectations.yml`, rewritten on every publish) in place. So that a process killed

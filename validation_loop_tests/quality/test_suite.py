@@ -154,3 +154,20 @@ def test_check_names_are_ascii_identifiers() -> None:
         ]
     )
     assert names == ["column_values_to_not_be_null___ge_moyen", "unknown__table"]
+
+
+def test_profile_of_many_categorical_columns_fits_in_a_small_memory_limit() -> None:
+    """200 categorical columns: each holds two DISTINCT aggregates, and 400 aggregates in one
+    scan ran out of 256MB; the profile still finds every column's values."""
+    columns = {f"c{k}": "categorical" for k in range(200)}
+    spec = parse_spec(
+        {"name": "wide", "task": "classification", "label": "c0", "columns": columns}, "test"
+    )
+    con = duckdb.connect(config={"memory_limit": "256MB", "threads": 2})
+    select = ", ".join(f"'v' || ((i * {k + 7}) % 50)::VARCHAR AS c{k}" for k in range(200))
+    con.execute(f"CREATE TABLE h AS SELECT {select} FROM range(2000) r(i)")
+    found = human_profile(con, "h", spec)
+    for k in (0, 1, 199):
+        expected = sorted({f"v{(i * (k + 7)) % 50}" for i in range(2000)})
+        assert found[f"c{k}"]["values"] == expected
+        assert found[f"c{k}"]["rows"] == 2000 and found[f"c{k}"]["nulls"] == 0

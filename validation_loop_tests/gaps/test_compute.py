@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from validation_loop_tests.gaps.conftest import make_spec, run_gaps
+from validation_loop.gaps.compute import _SampleChecks
+from validation_loop.gaps.inputs import prepare
+from validation_loop_tests.gaps.conftest import load, make_spec, run_gaps
 
 MODELS = {"detection_rows": 2000, "utility_rows": 3000, "bootstrap": 50}
 
@@ -54,3 +57,22 @@ def test_a_failing_sample_check_fails_the_comparison(threads: int) -> None:
     )
     with pytest.raises(RuntimeError, match="this estimator cannot fit"):
         run_gaps(spec, frame.iloc[::2], frame.iloc[1::2])
+
+
+def test_the_sample_check_worker_gives_its_thread_back_to_duckdb() -> None:
+    """With a budget of two, DuckDB scans on one thread while the worker runs the sample
+    checks, and on both once the worker has none left."""
+    frame = _cancer()
+    spec = make_spec(frame, "target", models=MODELS, resources={"threads": 2})
+    con = duckdb.connect()
+    inputs = prepare(
+        con, spec, load(con, "human", frame.iloc[::2]), load(con, "synthetic", frame.iloc[1::2])
+    )
+    setting = "SELECT current_setting('threads')"
+    with _SampleChecks(inputs, con, 2) as samples:
+        assert con.execute(setting).fetchone() == (1,)
+        assert samples._worker is not None
+        samples._worker.result()  # every check taken and done
+        assert con.execute(setting).fetchone() == (2,)
+        samples.disconnect()
+        assert {"utility", "detection", "dcr"} == set(samples.seconds)

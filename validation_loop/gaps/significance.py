@@ -62,11 +62,15 @@ def two_level_fdr(p_values: Sequence[float], families: Sequence[str]) -> list[fl
 
 def ks_statistic(human: np.ndarray, synthetic: np.ndarray) -> float:
     """The two-sample KS statistic alone (as `ks_test` gives it), without the costly p-value."""
-    human = np.sort(human[~np.isnan(human)])
-    synthetic = np.sort(synthetic[~np.isnan(synthetic)])
+    human, synthetic = _present_sorted(human), _present_sorted(synthetic)
     if human.size == 0 or synthetic.size == 0:
         return math.nan
     return _ks_distance(human, synthetic)
+
+
+def _present_sorted(values: np.ndarray) -> np.ndarray:
+    """The values without NaN, sorted."""
+    return np.sort(values[~np.isnan(values)])
 
 
 def _ks_distance(human: np.ndarray, synthetic: np.ndarray) -> float:
@@ -86,8 +90,7 @@ def ks_test(human: np.ndarray, synthetic: np.ndarray) -> tuple[float, float]:
     one-sample distribution instead, which costs milliseconds per call; a comparison tests
     thousands of columns and label values).
     """
-    human = np.sort(human[~np.isnan(human)])
-    synthetic = np.sort(synthetic[~np.isnan(synthetic)])
+    human, synthetic = _present_sorted(human), _present_sorted(synthetic)
     if human.size == 0 or synthetic.size == 0:
         return math.nan, math.nan
     if human.size * synthetic.size <= 10_000:
